@@ -1,0 +1,7 @@
+// Package all links every detector into a binary. Import it for its side
+// effect; nothing else should import detector packages by name.
+package all
+
+import (
+	_ "github.com/farmwatch/farmwatch/detectors/remoteaccess" // remote-access and RMM tools
+)
