@@ -140,7 +140,7 @@ func (e *Engine) observeOne(ctx context.Context, d Detector, h *Host, timeout ti
 	case out.err != nil:
 		// Partial observation: keep what was seen, say what was not.
 		res.Error = out.err.Error()
-		e.log().Info("detector observed partially", zap.String("detector", d.Name()), zap.Error(out.err))
+		e.log().Debug("detector observed partially", zap.String("detector", d.Name()), zap.Error(out.err))
 	}
 	return out.obs, res
 }

@@ -30,6 +30,8 @@ type Host struct {
 	FS fs.FS
 	// Exec runs allow-listed commands.
 	Exec Runner
+	// Proc lists processes and sockets.
+	Proc ProcessTable
 	// Now is the clock.
 	Now func() time.Time
 	// Log is the detector's logger (already tagged with its name).
@@ -97,7 +99,7 @@ func (r *ExecRunner) Run(ctx context.Context, name string, args ...string) ([]by
 		return out.buf.Bytes(), fmt.Errorf("run %s: %w", name, ctx.Err())
 	}
 	if err != nil {
-		if msg := strings.TrimSpace(errOut.buf.String()); msg != "" {
+		if msg := strings.Join(strings.Fields(errOut.buf.String()), " "); msg != "" {
 			return out.buf.Bytes(), fmt.Errorf("run %s: %w: %s", name, err, msg)
 		}
 		return out.buf.Bytes(), fmt.Errorf("run %s: %w", name, err)
@@ -180,6 +182,7 @@ func SystemHost(log *zap.Logger) *Host {
 		GOARCH: runtime.GOARCH,
 		FS:     os.DirFS(SystemRoot()),
 		Exec:   &ExecRunner{Allowed: SystemCommands(runtime.GOOS)},
+		Proc:   liveProcessTable{},
 		Now:    time.Now,
 		Log:    log,
 	}

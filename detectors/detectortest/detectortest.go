@@ -8,6 +8,7 @@
 //   - exec.txtar: command outputs, one file per command line, named by the
 //     command and its arguments joined by spaces; a file "<cmd>.exit" holds a
 //     non-zero exit status instead;
+//   - proc.json: {"processes":[…],"sockets":[…]} for the process table;
 //   - goldens (observation.json, findings.json …) next to them.
 //
 // It is imported only by tests.
@@ -107,6 +108,7 @@ func Host(t testing.TB, goos, dir string) *detectors.Host {
 		GOOS: goos, GOARCH: "amd64",
 		FS:   fstest.MapFS{},
 		Exec: &Runner{},
+		Proc: detectors.StaticProcessTable{},
 		Now:  func() time.Time { return FixedTime },
 		Log:  zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 	}
@@ -117,6 +119,20 @@ func Host(t testing.TB, goos, dir string) *detectors.Host {
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, "exec.txtar")); err == nil {
 		h.Exec = ParseRunner(data)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "proc.json")); err == nil {
+		var pt detectors.StaticProcessTable
+		var raw struct {
+			Processes []detectors.Process `json:"processes"`
+			Sockets   []detectors.Socket  `json:"sockets"`
+		}
+		if err := json.Unmarshal(data, &raw); err != nil {
+			t.Fatalf("%s/proc.json: %v", dir, err)
+		}
+		pt.Procs, pt.Socks = raw.Processes, raw.Sockets
+		h.Proc = pt
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ type Tool struct {
 	// Software are display names of installed software (Windows
 	// uninstall entries, app bundle names), matched as a whole-word prefix.
 	Software []string `yaml:"software"`
-	// BundleIDs are macOS bundle identifiers (exact, or prefix with ".*").
+	// BundleIDs are macOS bundle identifiers, matched exactly.
 	BundleIDs []string `yaml:"bundle_ids"`
 	// Packages are dpkg/rpm package names.
 	Packages []string `yaml:"packages"`
@@ -81,15 +81,28 @@ type Catalogue struct {
 	Sources map[string]string `yaml:"sources"`
 	Tools   []Tool            `yaml:"tools"`
 
-	byID map[string]*Tool
-	idx  map[string]*osIndex
+	byID       map[string]*Tool
+	byPackage  map[string][]*Tool // dpkg/rpm names, lower case
+	byBundle   map[string][]*Tool // macOS bundle ids, lower case
+	bySoftware []softwareRule
+	idx        map[string]*osIndex
+}
+
+// softwareRule matches a display name by whole-word prefix.
+type softwareRule struct {
+	prefix string // lower case
+	tool   *Tool
 }
 
 // osIndex holds lower-cased lookup tables for one OS.
 type osIndex struct {
 	process map[string][]*Tool
 	service map[string][]*Tool
-	paths   []pathRule
+	// exactPaths holds install paths without wildcards, and those whose
+	// only wildcard is the whole second element (Users/*/…), by pattern.
+	exactPaths map[string][]*Tool
+	// globPaths holds the other wildcard paths.
+	globPaths []pathRule
 }
 
 type pathRule struct {
@@ -165,6 +178,9 @@ func (c *Catalogue) validate() error {
 				if strings.HasPrefix(p, "/") || strings.Contains(p, `\`) || strings.Contains(p, "..") {
 					return fmt.Errorf("tool %s: %s path %q must be relative and slash separated", t.ID, goos, p)
 				}
+				if _, err := path.Match(p, ""); err != nil {
+					return fmt.Errorf("tool %s: %s path %q: %w", t.ID, goos, p, err)
+				}
 			}
 		}
 		if ids+len(t.Software)+len(t.BundleIDs)+len(t.Packages) == 0 {
@@ -189,9 +205,11 @@ func (c *Catalogue) validate() error {
 
 func (c *Catalogue) index() {
 	c.byID = make(map[string]*Tool, len(c.Tools))
+	c.byPackage = map[string][]*Tool{}
+	c.byBundle = map[string][]*Tool{}
 	c.idx = map[string]*osIndex{}
 	for goos := range knownOS {
-		c.idx[goos] = &osIndex{process: map[string][]*Tool{}, service: map[string][]*Tool{}}
+		c.idx[goos] = &osIndex{process: map[string][]*Tool{}, service: map[string][]*Tool{}, exactPaths: map[string][]*Tool{}}
 	}
 	for i := range c.Tools {
 		t := &c.Tools[i]
@@ -210,13 +228,42 @@ func (c *Catalogue) index() {
 		}
 		for goos, ps := range t.Paths {
 			for _, p := range ps {
-				c.idx[goos].paths = append(c.idx[goos].paths, pathRule{pattern: strings.ToLower(path.Clean(p)), tool: t})
+				ix, pat := c.idx[goos], strings.ToLower(path.Clean(p))
+				if simpleWildcard(pat) {
+					ix.exactPaths[pat] = appendTool(ix.exactPaths[pat], t)
+				} else {
+					ix.globPaths = append(ix.globPaths, pathRule{pattern: pat, tool: t})
+				}
 			}
+		}
+		for _, p := range t.Packages {
+			k := strings.ToLower(p)
+			c.byPackage[k] = appendTool(c.byPackage[k], t)
+		}
+		for _, b := range t.BundleIDs {
+			k := strings.ToLower(b)
+			c.byBundle[k] = appendTool(c.byBundle[k], t)
+		}
+		for _, s := range t.Software {
+			c.bySoftware = append(c.bySoftware, softwareRule{prefix: strings.ToLower(s), tool: t})
 		}
 	}
 	for _, ix := range c.idx {
-		sort.Slice(ix.paths, func(a, b int) bool { return ix.paths[a].pattern < ix.paths[b].pattern })
+		sort.Slice(ix.globPaths, func(a, b int) bool { return ix.globPaths[a].pattern < ix.globPaths[b].pattern })
 	}
+}
+
+// simpleWildcard reports whether pattern has no wildcard, or only "*" as
+// its whole second element.
+func simpleWildcard(pattern string) bool {
+	if !strings.ContainsAny(pattern, "*?[") {
+		return true
+	}
+	el := strings.Split(pattern, "/")
+	if len(el) < 2 || el[1] != "*" {
+		return false
+	}
+	return !strings.ContainsAny(strings.Join(append(el[:1:1], el[2:]...), "/"), "*?[")
 }
 
 func appendTool(ts []*Tool, t *Tool) []*Tool {

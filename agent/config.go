@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/farmwatch/farmwatch/detectors"
+)
+
+// Config is the agent configuration. Sources, lowest precedence first:
+// built-in defaults, the YAML file, FARMWATCH_* environment variables,
+// command-line flags. See docs/configuration.md.
+type Config struct {
+	// StateDir holds keys, the queue and the last scan.
+	StateDir  string          `yaml:"state_dir"`
+	Log       LogConfig       `yaml:"log"`
+	Detectors DetectorsConfig `yaml:"detectors"`
+	// Policy holds one section per detector (see each detector's docs).
+	Policy map[string]yaml.Node `yaml:"policy"`
+
+	// Source is the file the configuration was read from, "" if none.
+	Source string `yaml:"-"`
+}
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is console or json; empty means console for commands run by
+	// a person and json for the service.
+	Format string `yaml:"format"`
+}
+
+// DetectorsConfig selects and bounds the detectors.
+type DetectorsConfig struct {
+	// Enabled lists the detectors to run; empty means all registered.
+	Enabled []string `yaml:"enabled"`
+	// Timeout is the deadline of one detector's observation.
+	Timeout Duration `yaml:"timeout"`
+	// Concurrency bounds how many detectors observe at once.
+	Concurrency int `yaml:"concurrency"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML accepts Go duration strings.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// DefaultConfig returns the built-in defaults for goos.
+func DefaultConfig(goos string, getenv func(string) string) Config {
+	return Config{
+		StateDir:  DefaultPaths(goos, getenv).State,
+		Log:       LogConfig{Level: "info"},
+		Detectors: DetectorsConfig{Timeout: Duration(60 * time.Second), Concurrency: 2},
+	}
+}
+
+// LoadOptions say where configuration comes from.
+type LoadOptions struct {
+	GOOS   string
+	Getenv func(string) string
+	// ConfigPath is the --config flag; "" means FARMWATCH_CONFIG or the
+	// per-OS default. An explicitly named file must exist; the default
+	// file may be absent.
+	ConfigPath string
+}
+
+// Environment variables read by LoadConfig.
+const (
+	EnvConfig      = "FARMWATCH_CONFIG"
+	EnvStateDir    = "FARMWATCH_STATE_DIR"
+	EnvLogLevel    = "FARMWATCH_LOG_LEVEL"
+	EnvLogFormat   = "FARMWATCH_LOG_FORMAT"
+	EnvDetectors   = "FARMWATCH_DETECTORS"
+	EnvTimeout     = "FARMWATCH_DETECTOR_TIMEOUT"
+	EnvConcurrency = "FARMWATCH_DETECTOR_CONCURRENCY"
+)
+
+// LoadConfig builds the configuration from defaults, file and environment.
+// Flags are applied by the caller afterwards (they win over everything).
+func LoadConfig(opts LoadOptions) (Config, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := DefaultConfig(opts.GOOS, getenv)
+	path, explicit := opts.ConfigPath, opts.ConfigPath != ""
+	if !explicit {
+		if v := getenv(EnvConfig); v != "" {
+			path, explicit = v, true
+		} else {
+			path = DefaultPaths(opts.GOOS, getenv).Config
+		}
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := decodeConfig(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+		cfg.Source = path
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+		// No file at the default location: defaults and environment only.
+	default:
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func decodeConfig(data []byte, cfg *Config) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return err
+	}
+	return nil
+}
+
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	if v := getenv(EnvStateDir); v != "" {
+		cfg.StateDir = v
+	}
+	if v := getenv(EnvLogLevel); v != "" {
+		cfg.Log.Level = v
+	}
+	if v := getenv(EnvLogFormat); v != "" {
+		cfg.Log.Format = v
+	}
+	if v := getenv(EnvDetectors); v != "" {
+		cfg.Detectors.Enabled = SplitList(v)
+	}
+	if v := getenv(EnvTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", EnvTimeout, err)
+		}
+		cfg.Detectors.Timeout = Duration(d)
+	}
+	if v := getenv(EnvConcurrency); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", EnvConcurrency, err)
+		}
+		cfg.Detectors.Concurrency = n
+	}
+	return nil
+}
+
+// SplitList splits a comma-separated list, dropping blanks.
+func SplitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Validate checks values that cannot be checked by type.
+func (c *Config) Validate() error {
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log.level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "console", "json":
+	default:
+		return fmt.Errorf("config: log.format %q: want console or json", c.Log.Format)
+	}
+	if c.Detectors.Timeout <= 0 {
+		return fmt.Errorf("config: detectors.timeout must be positive")
+	}
+	if c.Detectors.Concurrency < 1 {
+		return fmt.Errorf("config: detectors.concurrency must be at least 1")
+	}
+	if c.StateDir == "" {
+		return fmt.Errorf("config: state_dir is empty")
+	}
+	for _, n := range c.Detectors.Enabled {
+		if _, ok := detectors.Lookup(n); !ok {
+			return fmt.Errorf("config: detectors.enabled: unknown detector %q (known: %s)", n, strings.Join(DetectorNames(), ", "))
+		}
+	}
+	for n := range c.Policy {
+		if _, ok := detectors.Lookup(n); !ok {
+			return fmt.Errorf("config: policy: unknown detector %q (known: %s)", n, strings.Join(DetectorNames(), ", "))
+		}
+	}
+	return nil
+}
+
+// DetectorNames lists the registered detectors.
+func DetectorNames() []string {
+	var names []string
+	for _, i := range detectors.Registered() {
+		names = append(names, i.Name)
+	}
+	return names
+}
+
+// PolicyJSON returns the policy section of detector name as JSON, nil
+// when there is none.
+func (c *Config) PolicyJSON(name string) (json.RawMessage, error) {
+	n, ok := c.Policy[name]
+	if !ok {
+		return nil, nil
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, fmt.Errorf("policy.%s: %w", name, err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("policy.%s: %w", name, err)
+	}
+	return b, nil
+}
