@@ -101,12 +101,15 @@ type osIndex struct {
 	// exactPaths holds install paths without wildcards, and those whose
 	// only wildcard is the whole second element (Users/*/…), by pattern.
 	exactPaths map[string][]*Tool
+	// wildFirst holds the first elements of the Users/*/… patterns.
+	wildFirst map[string]bool
 	// globPaths holds the other wildcard paths.
 	globPaths []pathRule
 }
 
 type pathRule struct {
 	pattern string // lower-case, slash separated
+	literal string // the pattern up to its first wildcard
 	tool    *Tool
 }
 
@@ -209,7 +212,7 @@ func (c *Catalogue) index() {
 	c.byBundle = map[string][]*Tool{}
 	c.idx = map[string]*osIndex{}
 	for goos := range knownOS {
-		c.idx[goos] = &osIndex{process: map[string][]*Tool{}, service: map[string][]*Tool{}, exactPaths: map[string][]*Tool{}}
+		c.idx[goos] = &osIndex{process: map[string][]*Tool{}, service: map[string][]*Tool{}, exactPaths: map[string][]*Tool{}, wildFirst: map[string]bool{}}
 	}
 	for i := range c.Tools {
 		t := &c.Tools[i]
@@ -229,10 +232,15 @@ func (c *Catalogue) index() {
 		for goos, ps := range t.Paths {
 			for _, p := range ps {
 				ix, pat := c.idx[goos], strings.ToLower(path.Clean(p))
-				if simpleWildcard(pat) {
+				switch {
+				case simpleWildcard(pat):
 					ix.exactPaths[pat] = appendTool(ix.exactPaths[pat], t)
-				} else {
-					ix.globPaths = append(ix.globPaths, pathRule{pattern: pat, tool: t})
+					if first, rest, _ := strings.Cut(pat, "/"); strings.HasPrefix(rest, "*") {
+						ix.wildFirst[first] = true
+					}
+				default:
+					lit := pat[:strings.IndexAny(pat, "*?[")]
+					ix.globPaths = append(ix.globPaths, pathRule{pattern: pat, literal: lit, tool: t})
 				}
 			}
 		}

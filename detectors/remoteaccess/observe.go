@@ -183,9 +183,34 @@ func baseName(p string) string {
 // normPath turns a host path into the catalogue's form: lower case, slash
 // separated, relative to the root or system drive.
 func normPath(p string) string {
-	p = strings.ReplaceAll(strings.Trim(strings.TrimSpace(p), `"`), `\`, "/")
+	p = strings.Trim(strings.TrimSpace(p), `"`)
 	if len(p) >= 2 && p[1] == ':' {
 		p = p[2:]
 	}
-	return strings.ToLower(strings.TrimPrefix(path.Clean("/"+p), "/"))
+	b := make([]byte, 0, len(p))
+	clean := true
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '\\':
+			c = '/'
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c >= 0x80:
+			// Non-ASCII: fall back to Unicode lower-casing below.
+			return cleanRel(strings.ToLower(strings.ReplaceAll(p, `\`, "/")))
+		}
+		if c == '/' && len(b) > 0 && b[len(b)-1] == '/' || c == '.' && (len(b) == 0 || b[len(b)-1] == '/') {
+			clean = false
+		}
+		b = append(b, c)
+	}
+	if !clean {
+		return cleanRel(string(b))
+	}
+	return strings.Trim(string(b), "/")
+}
+
+func cleanRel(p string) string {
+	return strings.TrimPrefix(path.Clean("/"+p), "/")
 }

@@ -194,22 +194,24 @@ func (ix *osIndex) lookupService(s Service) []*Tool {
 // (p normalised by normPath).
 func (ix *osIndex) lookupPath(p string) []*Tool {
 	var ts []*Tool
-	var wild string // p with its second element replaced by "*"
-	if i := strings.IndexByte(p, '/'); i > 0 {
+	for end := len(p); end > 0; end = strings.LastIndexByte(p[:end], '/') {
+		ts = append(ts, ix.exactPaths[p[:end]]...)
+	}
+	// Per-user install paths (Users/*/AppData/…): try p with its second
+	// element replaced by "*".
+	if i := strings.IndexByte(p, '/'); i > 0 && ix.wildFirst[p[:i]] {
 		rest := p[i+1:]
 		j := strings.IndexByte(rest, '/')
 		if j < 0 {
 			j = len(rest)
 		}
-		wild = p[:i+1] + "*" + rest[j:]
-	}
-	for _, q := range []string{p, wild} {
-		for end := len(q); end > 0; end = strings.LastIndexByte(q[:end], '/') {
-			ts = append(ts, ix.exactPaths[q[:end]]...)
+		wild := p[:i+1] + "*" + rest[j:]
+		for end := len(wild); end > 0; end = strings.LastIndexByte(wild[:end], '/') {
+			ts = append(ts, ix.exactPaths[wild[:end]]...)
 		}
 	}
 	for _, r := range ix.globPaths {
-		if pathWithin(p, r.pattern) {
+		if strings.HasPrefix(p, r.literal) && pathWithin(p, r.pattern) {
 			ts = append(ts, r.tool)
 		}
 	}
