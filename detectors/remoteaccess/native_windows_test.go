@@ -222,6 +222,7 @@ func TestServicesListsSystemServices(t *testing.T) {
 	if len(got) == 0 {
 		t.Fatal("Services: no services at all")
 	}
+	t.Logf("Services: %d services", len(got))
 	for _, s := range got {
 		if s.Name == "" || s.Kind != "windows_service" || s.State == "unknown" {
 			t.Errorf("Services: implausible entry %+v", s)
@@ -443,6 +444,7 @@ func TestSessionsListsOnlyRDP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Sessions: %v", err)
 	}
+	t.Logf("Sessions: %+v", got)
 	for _, s := range got {
 		if s.Protocol != "rdp" || s.ID == "" || !slices.Contains([]string{"active", "connected", "disconnected"}, s.State) {
 			t.Errorf("Sessions: implausible session %+v", s)
