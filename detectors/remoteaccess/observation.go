@@ -52,8 +52,10 @@ type Process struct {
 }
 
 // Service follows the snapshot contract. Kind is "windows_service",
-// "launchd" or "systemd". State is "running", "stopped" or "unknown".
-// StartMode is "auto", "manual", "disabled" or "" when unknown.
+// "launchd" or "systemd". State is "running", "stopped" or "unknown", and
+// on Windows also "starting", "stopping" or "paused". StartMode is "auto",
+// "manual", "disabled", on Windows also "boot" or "system", or "" when
+// unknown.
 type Service struct {
 	Name        string `json:"name"`
 	DisplayName string `json:"display_name,omitempty"`

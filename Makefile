@@ -1,0 +1,79 @@
+# farmwatch — every target here is what CI runs (.ci/run); run them locally the same way.
+#
+#   make demo    build the agent and run a real scan of this machine, then of a recorded farm laptop
+#   make test    the whole test suite: go tests with the race detector, and the Windows code under Wine
+#   make cross   the agent for all six targets (CGO_ENABLED=0), plus vet and test compilation per OS
+#   make lint    gofmt, go vet and staticcheck
+#   make bench   the benchmarks quoted in BENCHMARKS.md
+#   make fuzz    every fuzz target for FUZZTIME each
+#   make golden  rewrite golden files after a deliberate change (review the diff)
+
+GO         ?= go
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS    := -s -w -X github.com/farmwatch/farmwatch/agent.Version=$(VERSION) -X github.com/farmwatch/farmwatch/agent.Commit=$(COMMIT)
+TARGETS    := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+FUZZTIME   ?= 10s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN        := bin/farmwatch
+
+.PHONY: all build demo test test-go test-wine cross lint bench fuzz golden clean
+
+all: lint test cross
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./agent/cmd/farmwatch
+
+demo: build
+	@echo "== farmwatch version"
+	@./$(BIN) version
+	@echo
+	@echo "== farmwatch scan of this machine (live)"
+	@./$(BIN) scan --config packaging/config/farmwatch.yaml
+	@echo
+	@echo "== farmwatch scan of a recorded laptop-farm laptop (Chrome Remote Desktop with a PIN, plus AnyDesk)"
+	@./$(BIN) scan --config packaging/config/farmwatch.yaml --snapshot detectors/remoteaccess/testdata/snapshots/windows-honeypot-crd-pin.json
+
+test: test-go test-wine
+
+test-go:
+	CGO_ENABLED=1 $(GO) test -race -shuffle=on -count=1 ./...
+
+test-wine:
+	bash .ci/wine-run.sh
+
+cross:
+	@set -e; for t in $(TARGETS); do \
+		os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "build $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/farmwatch-$$os-$$arch$$ext ./agent/cmd/farmwatch; \
+	done
+	@set -e; for os in windows darwin linux; do \
+		echo "vet and compile tests for $$os"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=amd64 $(GO) vet ./...; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=amd64 $(GO) test -count=1 -exec=true ./... > /dev/null; \
+	done
+	@ls -l dist/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./detectors/...
+	bash .ci/scan-cost.sh
+
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+golden:
+	$(GO) test ./detectors/remoteaccess/ ./agent/ -update
+	@if [ -d detectors/kvm ]; then $(GO) test ./detectors/kvm/ -update; fi
+
+clean:
+	rm -rf bin dist
