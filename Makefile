@@ -57,8 +57,9 @@ cross:
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
+	@set -e; for os in linux windows darwin; do echo "vet $$os"; GOOS=$$os $(GO) vet ./...; done
+	GOBIN=$(CURDIR)/bin $(GO) install $(STATICCHECK)
+	@set -e; for os in linux windows darwin; do echo "staticcheck $$os"; GOOS=$$os bin/staticcheck ./...; done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./detectors/...

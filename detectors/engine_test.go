@@ -146,7 +146,8 @@ func TestSeverity(t *testing.T) {
 
 func TestFindingContract(t *testing.T) {
 	t.Parallel()
-	if FindingID("r.x", "a", "b") != FindingID("r.x", "a", "b") || FindingID("r.x", "ab") == FindingID("r.x", "a", "b") {
+	first, again := FindingID("r.x", "a", "b"), FindingID("r.x", "a", "b")
+	if first != again || FindingID("r.x", "ab") == first || first != "fnd_"+first[4:] || len(first) != 24 {
 		t.Error("FindingID is not a stable, unambiguous function of its parts")
 	}
 	f := Finding{ID: "fnd_1", Detector: "kvm", Rule: "kvm.x", Severity: SeverityHigh, Confidence: 0.5, Title: "t", Summary: "s"}

@@ -71,8 +71,7 @@ func TestLiveHost(t *testing.T) {
 	for {
 		obs, _ := d.Observe(t.Context(), h) // systemctl may be absent here: a partial observation is fine
 		o := obs.(*Observation)
-		var findings []detectors.Finding
-		findings = d.Evaluate(o, nil, nil)
+		findings := d.Evaluate(o, nil, nil)
 		for _, f := range findings {
 			if f.Evidence["tool"] != "x11vnc" {
 				continue
