@@ -41,15 +41,9 @@ type Observation struct {
 	Errors []SourceError `json:"errors,omitempty"`
 }
 
-// Process follows the snapshot contract.
-type Process struct {
-	PID     int32  `json:"pid"`
-	PPID    int32  `json:"ppid"`
-	Name    string `json:"name"`
-	Exe     string `json:"exe,omitempty"`
-	Cmdline string `json:"cmdline,omitempty"`
-	User    string `json:"user,omitempty"`
-}
+// Process follows the snapshot contract; it is the process table's own
+// record.
+type Process = detectors.Process
 
 // Service follows the snapshot contract. Kind is "windows_service",
 // "launchd" or "systemd". State is "running", "stopped" or "unknown", and

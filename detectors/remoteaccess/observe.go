@@ -53,9 +53,7 @@ func observeProcesses(ctx context.Context, h *detectors.Host, o *Observation) {
 	if err != nil {
 		o.addError("processes", err)
 	}
-	for _, p := range ps {
-		o.Processes = append(o.Processes, Process(p))
-	}
+	o.Processes = append(o.Processes, ps...)
 	sort.Slice(o.Processes, func(i, j int) bool { return o.Processes[i].PID < o.Processes[j].PID })
 }
 
