@@ -114,3 +114,26 @@ func CheckSchema(raw json.RawMessage, want string) error {
 	}
 	return nil
 }
+
+// SourceError names a source an Observe could not read. Observations list
+// them so that an unreadable source is never mistaken for a clean one.
+type SourceError struct {
+	Source string `json:"source"`
+	Error  string `json:"error"`
+}
+
+// DecodeObservation checks the schema of a recorded observation and
+// decodes it into a new T, whose JSON "schema" field is then set to schema.
+func DecodeObservation[T any, PT interface {
+	*T
+	Observation
+}](raw json.RawMessage, schema string) (PT, error) {
+	if err := CheckSchema(raw, schema); err != nil {
+		return nil, err
+	}
+	o := PT(new(T))
+	if err := json.Unmarshal(raw, o); err != nil {
+		return nil, fmt.Errorf("decode %s observation: %w", schema, err)
+	}
+	return o, nil
+}

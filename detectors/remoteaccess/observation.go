@@ -2,7 +2,6 @@ package remoteaccess
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/farmwatch/farmwatch/detectors"
 )
@@ -118,10 +117,7 @@ type UnattendedSetup struct {
 }
 
 // SourceError names a source that could not be read.
-type SourceError struct {
-	Source string `json:"source"`
-	Error  string `json:"error"`
-}
+type SourceError = detectors.SourceError
 
 // ObservationSchema implements detectors.Observation.
 func (*Observation) ObservationSchema() string { return Schema }
@@ -134,13 +130,10 @@ func (o *Observation) addError(source string, err error) {
 
 // decodeObservation parses a recorded observation.
 func decodeObservation(raw json.RawMessage) (*Observation, error) {
-	if err := detectors.CheckSchema(raw, Schema); err != nil {
+	o, err := detectors.DecodeObservation[Observation](raw, Schema)
+	if err != nil {
 		return nil, err
 	}
-	var o Observation
-	if err := json.Unmarshal(raw, &o); err != nil {
-		return nil, fmt.Errorf("decode %s observation: %w", Schema, err)
-	}
 	o.Schema = Schema
-	return &o, nil
+	return o, nil
 }
