@@ -3,5 +3,6 @@
 package all
 
 import (
+	_ "github.com/farmwatch/farmwatch/detectors/kvm"          // IP-KVM and capture hardware
 	_ "github.com/farmwatch/farmwatch/detectors/remoteaccess" // remote-access and RMM tools
 )

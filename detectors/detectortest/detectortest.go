@@ -100,11 +100,10 @@ func (r *Runner) Run(ctx context.Context, name string, args ...string) ([]byte, 
 	return out, nil
 }
 
-// Host builds a fake host for goos from a fixture directory holding
-// host.txtar and/or exec.txtar (both optional).
-func Host(t testing.TB, goos, dir string) *detectors.Host {
-	t.Helper()
-	h := &detectors.Host{
+// EmptyHost is a fake host for goos with nothing on it: an empty
+// filesystem, no commands, no processes.
+func EmptyHost(t testing.TB, goos string) *detectors.Host {
+	return &detectors.Host{
 		GOOS: goos, GOARCH: "amd64",
 		FS:   fstest.MapFS{},
 		Exec: &Runner{},
@@ -112,6 +111,13 @@ func Host(t testing.TB, goos, dir string) *detectors.Host {
 		Now:  func() time.Time { return FixedTime },
 		Log:  zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 	}
+}
+
+// Host builds a fake host for goos from a fixture directory holding
+// host.txtar, exec.txtar and proc.json (all optional).
+func Host(t testing.TB, goos, dir string) *detectors.Host {
+	t.Helper()
+	h := EmptyHost(t, goos)
 	if data, err := os.ReadFile(filepath.Join(dir, "host.txtar")); err == nil {
 		h.FS = ParseFS(data)
 	} else if !errors.Is(err, fs.ErrNotExist) {

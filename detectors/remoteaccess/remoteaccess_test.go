@@ -241,7 +241,7 @@ func TestDecodeObservationSchema(t *testing.T) {
 func TestObserveUnsupportedOS(t *testing.T) {
 	t.Parallel()
 	d := New(DefaultCatalogue())
-	h := detectortest.Host(t, "plan9", "testdata") // an empty host: testdata holds no host.txtar
+	h := detectortest.EmptyHost(t, "plan9")
 	if _, err := d.Observe(t.Context(), h); !errors.Is(err, detectors.ErrUnsupported) {
 		t.Errorf("Observe on plan9: %v, want ErrUnsupported", err)
 	}
