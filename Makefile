@@ -33,6 +33,9 @@ demo: build
 	@echo
 	@echo "== farmwatch scan of a recorded laptop-farm laptop (Chrome Remote Desktop with a PIN, plus AnyDesk)"
 	@./$(BIN) scan --config packaging/config/farmwatch.yaml --snapshot detectors/remoteaccess/testdata/snapshots/windows-honeypot-crd-pin.json
+	@echo
+	@echo "== farmwatch scan of a recorded laptop with a PiKVM attached (USB gadget and HDMI capture EDID)"
+	@./$(BIN) scan --config packaging/config/farmwatch.yaml --snapshot detectors/kvm/testdata/snapshots/pikvm.json
 
 test: test-go test-wine
 
