@@ -84,7 +84,10 @@ func (e *Engine) Observe(ctx context.Context, h *Host) (map[string]Observation, 
 			}
 			defer func() { <-sem }()
 			dh := *h
-			dh.Log = h.Log.With(zap.String("detector", d.Name()))
+			if dh.Log == nil {
+				dh.Log = zap.NewNop()
+			}
+			dh.Log = dh.Log.With(zap.String("detector", d.Name()))
 			o, res := e.observeOne(ctx, d, &dh, timeout)
 			results[i] = res
 			if o != nil {

@@ -3,9 +3,6 @@ package kvm
 import (
 	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -113,15 +110,7 @@ func TestPnPID(t *testing.T) {
 }
 
 func FuzzParseEDID(f *testing.F) {
-	entries, err := os.ReadDir(filepath.Join("testdata", "edid"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, e := range entries {
-		if name, ok := strings.CutSuffix(e.Name(), ".hex"); ok {
-			f.Add(fixtureEDIDBytes(f, name))
-		}
-	}
+	addHexSeeds(f, "edid", fixtureEDIDBytes)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := ParseEDID(b)
 		if err != nil {

@@ -191,16 +191,21 @@ func TestTraitsFromCollections(t *testing.T) {
 	}
 }
 
-func FuzzParseHIDReportDescriptor(f *testing.F) {
-	entries, err := os.ReadDir(filepath.Join("testdata", "hid"))
+// addHexSeeds seeds f with every testdata/<dir>/*.hex fixture, read by load.
+func addHexSeeds(f *testing.F, dir string, load func(testing.TB, string) []byte) {
+	entries, err := os.ReadDir(filepath.Join("testdata", dir))
 	if err != nil {
 		f.Fatal(err)
 	}
 	for _, e := range entries {
 		if name, ok := strings.CutSuffix(e.Name(), ".hex"); ok {
-			f.Add(fixtureDescriptor(f, name))
+			f.Add(load(f, name))
 		}
 	}
+}
+
+func FuzzParseHIDReportDescriptor(f *testing.F) {
+	addHexSeeds(f, "hid", fixtureDescriptor)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rd, err := ParseHIDReportDescriptor(b)
 		if err != nil {
