@@ -25,7 +25,11 @@ type Config struct {
 	Log       LogConfig       `yaml:"log"`
 	Detectors DetectorsConfig `yaml:"detectors"`
 	// Policy holds one section per detector (see each detector's docs).
+	// Once enrolled, the fleet policy's sections replace these.
 	Policy map[string]yaml.Node `yaml:"policy"`
+	// Enrollment lets managed configuration enroll the service on start.
+	Enrollment EnrollmentConfig `yaml:"enrollment"`
+	Queue      QueueConfig      `yaml:"queue"`
 
 	// Source is the file the configuration was read from, "" if none.
 	Source string `yaml:"-"`
@@ -50,6 +54,63 @@ type DetectorsConfig struct {
 	Concurrency int `yaml:"concurrency"`
 }
 
+// EnrollmentConfig is what `farmwatch run` needs to enroll by itself
+// when the device is not enrolled yet (MDM-managed configuration).
+type EnrollmentConfig struct {
+	// Server is the collector's agent URL (https://host:8443).
+	Server string `yaml:"server"`
+	// Token is an enrollment token; TokenFile a file holding one
+	// (preferred: keeps the secret out of the configuration).
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// CAFile is the collector CA to pin for enrollment (PEM); empty means
+	// the system roots.
+	CAFile string `yaml:"ca_file"`
+}
+
+// QueueConfig bounds the durable outbound queue.
+type QueueConfig struct {
+	// MaxBytes is the queue's size limit (default 256 MiB). When full,
+	// the lowest-severity reports are dropped first and counted; high and
+	// critical ones never.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// ByteSize is a size written "256MiB", "64MB" or a plain number of bytes.
+type ByteSize int64
+
+// UnmarshalYAML parses a size with an optional unit (KB, MB, GB, KiB,
+// MiB, GiB).
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// ParseByteSize parses "256MiB", "64MB", "1GB" or "1048576".
+func ParseByteSize(s string) (ByteSize, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)", s)
+	}
+	return ByteSize(v * mult), nil
+}
+
 // Duration is a time.Duration written as "30s" in YAML.
 type Duration time.Duration
 
@@ -72,6 +133,7 @@ func DefaultConfig(goos string, getenv func(string) string) Config {
 		StateDir:  DefaultPaths(goos, getenv).State,
 		Log:       LogConfig{Level: "info"},
 		Detectors: DetectorsConfig{Timeout: Duration(60 * time.Second), Concurrency: 2},
+		Queue:     QueueConfig{MaxBytes: 256 << 20},
 	}
 }
 
@@ -203,6 +265,12 @@ func (c *Config) Validate() error {
 	}
 	if c.StateDir == "" {
 		return fmt.Errorf("config: state_dir is empty")
+	}
+	if c.Queue.MaxBytes < 1<<20 {
+		return fmt.Errorf("config: queue.max_bytes must be at least 1MiB")
+	}
+	if c.Enrollment.Token != "" && c.Enrollment.TokenFile != "" {
+		return fmt.Errorf("config: enrollment: set token or token_file, not both")
 	}
 	for _, n := range c.Detectors.Enabled {
 		if _, ok := detectors.Lookup(n); !ok {

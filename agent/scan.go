@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -34,6 +35,9 @@ type Scanner struct {
 	// Only restricts the run to these detectors (the --detectors flag);
 	// empty means the configuration's selection.
 	Only []string
+	// PolicyOverride holds detector policy sections (from the fleet
+	// policy) that replace the configuration's.
+	PolicyOverride map[string]json.RawMessage
 }
 
 // engine builds the detector engine: the selected detectors, each with its
@@ -63,9 +67,12 @@ func (s *Scanner) engine() (*detectors.Engine, error) {
 			return nil, &UsageError{fmt.Errorf("unknown detector %q (known: %s)", n, strings.Join(DetectorNames(), ", "))}
 		}
 		d := info.New()
-		raw, err := s.Config.PolicyJSON(n)
-		if err != nil {
-			return nil, err
+		raw, ok := s.PolicyOverride[n]
+		if !ok {
+			var err error
+			if raw, err = s.Config.PolicyJSON(n); err != nil {
+				return nil, err
+			}
 		}
 		pol, err := d.DecodePolicy(raw)
 		if err != nil {
