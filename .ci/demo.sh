@@ -78,7 +78,7 @@ cat <<TXT
   API        https://$API_ADDR/api/v1/  (OpenAPI: https://$API_ADDR/api/v1/openapi.json)
   metrics    https://$API_ADDR/metrics
   admin      admin / $pw  (one-time password: change it first)
-  try        curl --cacert $D/collector/ca.pem -u admin:$pw -X POST https://$API_ADDR/api/v1/me/password \\
+  try        curl --cacert $D/collector/ca.pem -u admin:$pw -H 'Content-Type: application/json' https://$API_ADDR/api/v1/me/password \\
                -d '{"current_password":"$pw","new_password":"a-new-long-password"}'
 TXT
 if [ "${CI:-}" = true ]; then

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/farmwatch/farmwatch/collector/store"
+	"github.com/farmwatch/farmwatch/collector/store/storetest"
 	"github.com/farmwatch/farmwatch/detectors"
 	"github.com/farmwatch/farmwatch/transport"
 )
@@ -85,6 +86,15 @@ func benchIngest(b *testing.B, st store.Store) {
 
 func BenchmarkIngestSQLite(b *testing.B) {
 	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	benchIngest(b, st)
+}
+
+func BenchmarkIngestPostgres(b *testing.B) {
+	st, err := store.Open(context.Background(), storetest.PostgresDSN(b), zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
