@@ -106,11 +106,25 @@ func (s *Server) Correlate(ctx context.Context) (CorrelationRun, error) {
 			return run, err
 		}
 	}
+	resolve := map[int64]string{}
 	for _, id := range res.Recovered {
-		_, err := s.store.SetAlertStatus(ctx, id, store.AlertResolved, "the device reports again", time.Time{},
-			store.AuditEntry{At: now, Actor: "system", Action: "alert.resolve", Target: alertTarget(id), Detail: "silent device reports again"})
+		resolve[id] = "the device reports again"
+	}
+	// A revoked device's silence is expected: its silent alert closes.
+	revoked := map[string]bool{}
+	for _, d := range devices {
+		revoked[d.ID] = d.Revoked
+	}
+	for _, a := range open {
+		if a.Kind == "silent" && a.Status != store.AlertSuppressed && len(a.Members) == 1 && revoked[a.Members[0]] {
+			resolve[a.ID] = "the device was revoked"
+		}
+	}
+	for id, why := range resolve {
+		_, err := s.store.SetAlertStatus(ctx, id, store.AlertResolved, why, time.Time{},
+			store.AuditEntry{At: now, Actor: "system", Action: "alert.resolve", Target: alertTarget(id), Detail: why})
 		if err != nil {
-			s.log.Warn("resolve recovered silent alert", zap.Int64("alert_id", id), zap.Error(err))
+			s.log.Warn("resolve silent alert", zap.Int64("alert_id", id), zap.Error(err))
 		}
 	}
 	return run, nil

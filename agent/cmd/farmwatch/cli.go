@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/agent"
 	"github.com/farmwatch/farmwatch/detectors"
+	"github.com/farmwatch/farmwatch/transport"
 )
 
 // Exit codes.
@@ -231,33 +231,12 @@ func snapshotCmd(g *globals) *cobra.Command {
 				_, err = g.stdout.Write(data)
 				return err
 			}
-			return writeFileAtomic(out, data)
+			return transport.WriteFileAtomic(out, data, 0o644)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
 	cmd.Flags().StringVar(&only, "detectors", "", "comma-separated detectors to observe (default: all enabled)")
 	return cmd
-}
-
-// writeFileAtomic writes data to a temporary file beside path and renames
-// it into place, so a reader never sees half a snapshot.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 func versionCmd(g *globals) *cobra.Command {

@@ -31,6 +31,22 @@ func (e *env) withStore(cmd *cobra.Command, fn func(ctx context.Context, cfg *se
 	return fn(cmd.Context(), cfg, st)
 }
 
+// every walks all pages of a listing.
+func every[T any](list func(store.Page) ([]T, string, error)) ([]T, error) {
+	var all []T
+	for after := ""; ; {
+		page, next, err := list(store.Page{Limit: 1000, After: after})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if next == "" {
+			return all, nil
+		}
+		after = next
+	}
+}
+
 func table(w io.Writer, header string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
@@ -171,17 +187,11 @@ func devicesCmd(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return e.withStore(cmd, func(ctx context.Context, _ *server.Config, st store.Store) error {
-				var all []store.Device
-				for after := ""; ; {
-					page, next, err := st.ListDevices(ctx, store.DeviceFilter{Owner: owner}, store.Page{Limit: 1000, After: after})
-					if err != nil {
-						return err
-					}
-					all = append(all, page...)
-					if next == "" {
-						break
-					}
-					after = next
+				all, err := every(func(p store.Page) ([]store.Device, string, error) {
+					return st.ListDevices(ctx, store.DeviceFilter{Owner: owner}, p)
+				})
+				if err != nil {
+					return err
 				}
 				if asJSON {
 					views := make([]api.Device, 0, len(all))
@@ -337,17 +347,9 @@ func alertsCmd(e *env) *cobra.Command {
 				}
 			}
 			return e.withStore(cmd, func(ctx context.Context, _ *server.Config, st store.Store) error {
-				var all []store.Alert
-				for after := ""; ; {
-					page, next, err := st.ListAlerts(ctx, f, store.Page{Limit: 1000, After: after})
-					if err != nil {
-						return err
-					}
-					all = append(all, page...)
-					if next == "" {
-						break
-					}
-					after = next
+				all, err := every(func(p store.Page) ([]store.Alert, string, error) { return st.ListAlerts(ctx, f, p) })
+				if err != nil {
+					return err
 				}
 				if asJSON {
 					views := make([]api.Alert, 0, len(all))
