@@ -19,7 +19,7 @@ fi
 rm -rf "$D"; mkdir -p "$D"
 # An empty agent configuration: built-in defaults, whatever /etc/farmwatch holds.
 : > "$D/agent.yaml"
-export FARMWATCH_CONFIG="$D/agent.yaml"
+export FARMWATCH_CONFIG="$D/agent.yaml" FARMWATCH_LOG_LEVEL=warn
 
 say() { printf '\n== %s\n' "$*"; }
 

@@ -107,7 +107,7 @@ func (q *Queue) recover() error {
 			return err
 		}
 	}
-	q.log.Info("queue: opened", zap.Int("records", q.live), zap.Int64("bytes", q.bytes),
+	q.log.Debug("queue: opened", zap.Int("records", q.live), zap.Int64("bytes", q.bytes),
 		zap.Int("segments", len(q.segs)), zap.Uint64("next_id", q.nextID),
 		zap.Uint64s("drops", q.drops[:]), zap.Uint64("skipped_bytes", q.skipped))
 	return nil
