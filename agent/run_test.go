@@ -291,3 +291,40 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+// TestRunLoopChecksDeliversAndSaysStopping runs the service loop briefly:
+// it checks at once, delivers, and on stop sends a "stopping" report so
+// the collector can tell a stop from a disappearance.
+func TestRunLoopChecksDeliversAndSaysStopping(t *testing.T) {
+	t.Parallel()
+	url, ca, st, _ := collector(t)
+	a := enrolledAgent(t, url, ca, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		dev, err := st.GetDevice(context.Background(), a.DeviceID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dev.LastKind == string(transport.KindScan) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no scan report delivered within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	dev, err := st.GetDevice(context.Background(), a.DeviceID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.LastKind != string(transport.KindStopping) {
+		t.Errorf("last report kind %q, want stopping", dev.LastKind)
+	}
+}

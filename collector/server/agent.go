@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -202,16 +203,10 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusTooManyRequests, "rate_limited", "too many enrollment attempts from this address")
 		return
 	}
-	req, ok := s.decodeEnroll(w, r)
-	if !ok {
-		return
-	}
 	now := s.now()
 	// Check the CSR before consuming a use of the token.
-	dc, err := s.ca.IssueDevice([]byte(req.CSR), now, time.Duration(s.cfg.DeviceCertValidity))
-	if err != nil {
-		s.metrics.Enrollments.WithLabelValues("enroll", "bad_csr").Inc()
-		s.fail(w, http.StatusBadRequest, "bad_csr", err.Error())
+	req, dc, ok := s.issue(w, r, "enroll", now)
+	if !ok {
 		return
 	}
 	tok, err := s.store.UseToken(r.Context(), auth.HashSecret(req.Token), now)
@@ -245,22 +240,34 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusServiceUnavailable, "storage", "the collector cannot reach its database")
 		return
 	}
-	s.store.AddAudit(r.Context(), store.AuditEntry{At: now, Actor: "token:" + tok.ID, Action: "device.enroll", Target: "device:" + dc.DeviceID, Detail: fmt.Sprintf("hostname=%s owner=%s from=%s", dev.Hostname, owner, ip)})
+	if err := s.store.AddAudit(r.Context(), store.AuditEntry{At: now, Actor: "token:" + tok.ID, Action: "device.enroll", Target: "device:" + dc.DeviceID, Detail: fmt.Sprintf("hostname=%s owner=%s from=%s", dev.Hostname, owner, ip)}); err != nil {
+		s.log.Error("audit entry not written", zap.String("action", "device.enroll"), zap.String("device_id", dc.DeviceID), zap.Error(err))
+	}
 	s.metrics.Enrollments.WithLabelValues("enroll", "ok").Inc()
 	s.log.Info("device enrolled", zap.String("device_id", dc.DeviceID), zap.String("hostname", dev.Hostname), zap.String("owner", owner), zap.String("token", tok.ID))
 	writeJSON(w, http.StatusOK, s.enrollResponse(dc))
 }
 
-func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request, dev store.Device) {
+// issue decodes an enrollment or renewal request and issues the device
+// certificate for its CSR; on failure it has answered the request.
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, kind string, now time.Time) (*transport.EnrollRequest, *pki.DeviceCert, bool) {
 	req, ok := s.decodeEnroll(w, r)
 	if !ok {
-		return
+		return nil, nil, false
 	}
-	now := s.now()
 	dc, err := s.ca.IssueDevice([]byte(req.CSR), now, time.Duration(s.cfg.DeviceCertValidity))
 	if err != nil {
-		s.metrics.Enrollments.WithLabelValues("renew", "bad_csr").Inc()
+		s.metrics.Enrollments.WithLabelValues(kind, "bad_csr").Inc()
 		s.fail(w, http.StatusBadRequest, "bad_csr", err.Error())
+		return nil, nil, false
+	}
+	return req, dc, true
+}
+
+func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request, dev store.Device) {
+	now := s.now()
+	_, dc, ok := s.issue(w, r, "renew", now)
+	if !ok {
 		return
 	}
 	if dc.DeviceID != dev.ID {
@@ -283,26 +290,61 @@ func (s *Server) enrollResponse(dc *pki.DeviceCert) transport.EnrollResponse {
 }
 
 // rosterOwner finds the owner whose roster entry lists the device id or
-// its hostname (case-insensitive); "" when none does.
+// its hostname (case-insensitive); "" when none does. The roster is
+// indexed in memory and re-read at most once a minute, so a mass
+// enrollment does not read the whole roster per device.
 func (s *Server) rosterOwner(ctx context.Context, id, hostname string) string {
-	entries, err := s.store.ListRoster(ctx)
-	if err != nil {
-		s.log.Warn("roster lookup", zap.Error(err))
-		return ""
+	s.roster.mu.Lock()
+	defer s.roster.mu.Unlock()
+	if s.roster.byName == nil || s.now().Sub(s.roster.at) > rosterTTL {
+		entries, err := s.store.ListRoster(ctx)
+		if err != nil {
+			s.log.Warn("roster lookup", zap.Error(err))
+			return ""
+		}
+		s.roster.byName = NewOwnerIndex(entries)
+		s.roster.at = s.now()
 	}
-	return OwnerOf(entries, id, hostname)
+	return s.roster.byName.Owner(id, hostname)
 }
 
-// OwnerOf returns the owner of the roster entry listing id or hostname.
-func OwnerOf(entries []store.RosterEntry, id, hostname string) string {
+// rosterTTL bounds how stale the in-memory roster index may be.
+const rosterTTL = time.Minute
+
+// rosterIndex is the server's cached OwnerIndex.
+type rosterIndex struct {
+	mu     sync.Mutex
+	byName OwnerIndex
+	at     time.Time
+}
+
+// OwnerIndex maps device ids and hostnames (lower case) to the owners
+// whose roster entries list them.
+type OwnerIndex map[string]string
+
+// NewOwnerIndex indexes a roster; when two entries list one name, the
+// first wins.
+func NewOwnerIndex(entries []store.RosterEntry) OwnerIndex {
+	x := OwnerIndex{}
 	for _, e := range entries {
 		for _, d := range e.Devices {
-			if d == id || (hostname != "" && strings.EqualFold(d, hostname)) {
-				return e.Owner
+			if _, dup := x[strings.ToLower(d)]; !dup {
+				x[strings.ToLower(d)] = e.Owner
 			}
 		}
 	}
-	return ""
+	return x
+}
+
+// Owner returns the owner listing the device id, else its hostname; "".
+func (x OwnerIndex) Owner(id, hostname string) string {
+	if o, ok := x[strings.ToLower(id)]; ok {
+		return o
+	}
+	if hostname == "" {
+		return ""
+	}
+	return x[strings.ToLower(hostname)]
 }
 
 func clip(s string, n int) string {

@@ -208,3 +208,27 @@ func TestSilentDeviceAlertLifecycle(t *testing.T) {
 		t.Errorf("resolution reasons %q", reasons)
 	}
 }
+
+// TestRosterAssignsOwnerAtEnrollment: without an owner on the token, the
+// roster entry that lists the hostname (any case) gives the owner.
+func TestRosterAssignsOwnerAtEnrollment(t *testing.T) {
+	t.Parallel()
+	c := newCollector(t, nil)
+	if err := c.store.ImportRoster(context.Background(), []store.RosterEntry{{Owner: "zoe@corp.example", Country: "US", Devices: []string{"lt-0099"}}}); err != nil {
+		t.Fatal(err)
+	}
+	a := c.enroll("LT-0099", "")
+	b := c.enroll("LT-0100", "")
+	for _, tc := range []struct {
+		a     *testAgent
+		owner string
+	}{{a, "zoe@corp.example"}, {b, ""}} {
+		dev, err := c.store.GetDevice(context.Background(), tc.a.state.Key.DeviceID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dev.Owner != tc.owner {
+			t.Errorf("%s: owner %q, want %q", dev.Hostname, dev.Owner, tc.owner)
+		}
+	}
+}

@@ -50,7 +50,8 @@ type Server struct {
 	now       func() time.Time
 	serverTLS tls.Certificate
 	// kick asks the jobs loop for an early correlation pass.
-	kick chan struct{}
+	kick   chan struct{}
+	roster rosterIndex
 }
 
 // New builds a node from its configuration and an open store.

@@ -463,9 +463,10 @@ func assignOwners(ctx context.Context, st store.Store, entries []store.RosterEnt
 	if err != nil {
 		return 0, err
 	}
+	idx := server.NewOwnerIndex(entries)
 	n := 0
 	for _, d := range devices {
-		owner := server.OwnerOf(entries, d.ID, d.Hostname)
+		owner := idx.Owner(d.ID, d.Hostname)
 		if owner == "" || owner == d.Owner {
 			continue
 		}
