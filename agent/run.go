@@ -340,6 +340,7 @@ func (a *Agent) RunOnce(ctx context.Context, snap *detectors.Snapshot) (*ScanRes
 // version, and certificate renewal when due. On return it sends a
 // "stopping" report when the network allows.
 func (a *Agent) Run(ctx context.Context) error {
+	// The sender runs until ctx ends (it retries every failure itself).
 	senderDone := make(chan error, 1)
 	sctx, stopSender := context.WithCancel(ctx)
 	go func() { senderDone <- a.sender.Run(sctx) }()
@@ -389,8 +390,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-senderDone:
-			return err
 		case <-time.After(max(wait, time.Second)):
 		}
 	}
