@@ -33,6 +33,10 @@ type Sender struct {
 	// OnResult is called after every attempt: the envelopes delivered and
 	// the error (nil on success).
 	OnResult func(delivered int, err error)
+
+	// size is the current batch size: halved after the collector refused
+	// a batch as malformed or too large, back to BatchSize after a success.
+	size int
 }
 
 func (s *Sender) defaults() {
@@ -60,7 +64,10 @@ var ErrPermanent = errors.New("the collector refuses this device")
 // deliverOnce sends one batch; it returns how many envelopes left the
 // queue and whether the queue is now empty.
 func (s *Sender) deliverOnce(ctx context.Context) (int, bool, error) {
-	items, err := s.Queue.Peek(s.BatchSize, s.MaxBatchBytes)
+	if s.size <= 0 {
+		s.size = s.BatchSize
+	}
+	items, err := s.Queue.Peek(s.size, s.MaxBatchBytes)
 	if err != nil {
 		return 0, false, err
 	}
@@ -81,8 +88,8 @@ func (s *Sender) deliverOnce(ctx context.Context) (int, bool, error) {
 			err = errors.Join(ErrPermanent, err)
 		}
 		if errors.As(err, &he) && (he.Status == 413 || he.Status == 400) && len(items) > 1 {
-			// Let the next attempt isolate the bad or large envelope.
-			s.BatchSize = max(1, len(items)/2)
+			// Let the next attempts isolate the bad or large envelope.
+			s.size = max(1, len(items)/2)
 		}
 		if errors.As(err, &he) && (he.Status == 413 || he.Status == 400) && len(items) == 1 {
 			s.Log.Error("envelope refused by the collector; removed from the queue", zap.Uint64("queue_id", items[0].ID), zap.Error(err))
@@ -103,6 +110,7 @@ func (s *Sender) deliverOnce(ctx context.Context) (int, bool, error) {
 	if err := s.Queue.Ack(ids...); err != nil {
 		return 0, false, err
 	}
+	s.size = s.BatchSize
 	if s.OnPolicyVersion != nil && resp.PolicyVersion != "" {
 		s.OnPolicyVersion(resp.PolicyVersion)
 	}

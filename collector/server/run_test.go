@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 
 	"github.com/farmwatch/farmwatch/collector/sink"
@@ -230,5 +231,25 @@ func TestRosterAssignsOwnerAtEnrollment(t *testing.T) {
 		if dev.Owner != tc.owner {
 			t.Errorf("%s: owner %q, want %q", dev.Hostname, dev.Owner, tc.owner)
 		}
+	}
+}
+
+// TestOversizedBatchIsSplit: when a batch exceeds the collector's body
+// limit (413), the sender halves its batches and still delivers all.
+func TestOversizedBatchIsSplit(t *testing.T) {
+	t.Parallel()
+	c := newCollector(t, func(cfg *Config) { cfg.Ingest.MaxBodyBytes = 64 << 10 })
+	a := c.enroll("LT-1", "")
+	for i := 0; i < 100; i++ {
+		a.submit(t, transport.NetworkContext{})
+	}
+	if n := a.flush(t); n != 100 {
+		t.Fatalf("delivered %d of 100", n)
+	}
+	if got := len(c.reports(a.state.Key.DeviceID())); got != 100 {
+		t.Errorf("stored %d of 100", got)
+	}
+	if testutil.ToFloat64(c.srv.metrics.Rejections.WithLabelValues("too_large")) < 1 {
+		t.Error("the first batch was not too large: the test proves nothing")
 	}
 }
