@@ -90,9 +90,6 @@ func (a *Agent) Server() string { return a.state.Enrollment.Server }
 // DeviceID is the enrolled device id.
 func (a *Agent) DeviceID() string { return a.state.Key.DeviceID() }
 
-// Queue is the outbound queue (for status).
-func (a *Agent) Queue() *transport.Queue { return a.queue }
-
 // PolicyVersion is the fleet policy version in force, "" if none.
 func (a *Agent) PolicyVersion() string {
 	a.mu.Lock()

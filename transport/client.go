@@ -165,9 +165,6 @@ func (c *Client) currentCert() *tls.Certificate {
 	return &cert
 }
 
-// State is the enrollment the client uses.
-func (c *Client) State() *State { return c.state }
-
 // Close releases idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 

@@ -40,21 +40,14 @@ type env struct {
 	token map[store.Role]string
 }
 
-func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
-
-// newEnvWith is newEnv with the API's store wrapped by wrap.
-func newEnvWith(t *testing.T, wrap func(store.Store) store.Store) *env {
+func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	real, err := store.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), zap.NewNop())
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), zap.NewNop())
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	t.Cleanup(func() { _ = real.Close() })
-	st := real
-	if wrap != nil {
-		st = wrap(real)
-	}
+	t.Cleanup(func() { _ = st.Close() })
 	core, logs := observer.New(zapcore.InfoLevel)
 	e := &env{
 		t:     t,

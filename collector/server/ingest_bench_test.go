@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -35,10 +34,8 @@ func newIngestFixture(tb testing.TB, st store.Store) *ingestFixture {
 	if err := st.EnrollDevice(context.Background(), dev); err != nil {
 		tb.Fatal(err)
 	}
-	m := NewMetrics()
-	m.Registry = prometheus.NewRegistry()
 	return &ingestFixture{
-		in:  &Ingester{Store: st, Metrics: m, Log: zap.NewNop(), FindingMin: detectors.SeverityHigh, Now: time.Now},
+		in:  &Ingester{Store: st, Metrics: NewMetrics(), Log: zap.NewNop(), FindingMin: detectors.SeverityHigh, Now: time.Now},
 		dev: dev, key: key,
 	}
 }

@@ -117,7 +117,6 @@ func TestPublicIPBehindTrustedProxy(t *testing.T) {
 	t.Parallel()
 	c := newCollector(t, func(cfg *Config) { cfg.TrustedProxies = []string{"10.0.0.0/8"} })
 	s := c.srv
-	s.proxies, _ = c.cfg.trustedProxies()
 	for _, tc := range []struct{ remote, xff, want string }{
 		{"203.0.113.5:4000", "", "203.0.113.5"},
 		{"203.0.113.5:4000", "198.51.100.1", "203.0.113.5"},                    // untrusted sender: header ignored

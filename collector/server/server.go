@@ -136,9 +136,6 @@ func (c *Config) linkURL() string {
 // Policy is the fleet policy this node serves.
 func (s *Server) Policy() *transport.PolicyDoc { return s.policy }
 
-// Metrics returns the node's metrics.
-func (s *Server) Metrics() *Metrics { return s.metrics }
-
 // AgentTLSConfig is the agent listener's TLS: 1.3 only; a client
 // certificate from the collector CA is verified when presented and
 // required by every path but enrollment.
