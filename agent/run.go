@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -41,6 +42,11 @@ type Agent struct {
 	policy  *transport.PolicyDoc
 	events  []transport.AgentEvent
 	latestV string // policy version the collector announced
+
+	services detectorServices
+	// checkNow asks the run loop for a check before its schedule; see
+	// RequestCheck.
+	checkNow chan string
 }
 
 // OpenAgent loads the enrollment of cfg.StateDir and opens the queue.
@@ -58,7 +64,7 @@ func OpenAgent(cfg Config, log *zap.Logger) (*Agent, error) {
 		q.Close()
 		return nil, err
 	}
-	a := &Agent{Config: cfg, Log: log, Host: detectors.SystemHost, Now: time.Now, state: st, queue: q}
+	a := &Agent{Config: cfg, Log: log, Host: detectors.SystemHost, Now: time.Now, state: st, queue: q, checkNow: make(chan string, 1)}
 	a.client = transport.NewClient(st, log.Named("client"))
 	a.outbox = &transport.Outbox{Key: st.Key, Queue: q, Seq: seq, BootID: transport.NewBootID(), AgentVersion: Version, Now: func() time.Time { return a.Now() }}
 	a.sender = &transport.Sender{Client: a.client, Queue: q, Log: log.Named("sender"), OnPolicyVersion: a.announced}
@@ -166,6 +172,7 @@ func (a *Agent) RefreshPolicy(ctx context.Context) error {
 	a.mu.Lock()
 	a.policy = doc
 	a.mu.Unlock()
+	a.applyServicePolicies()
 	a.Log.Info("fleet policy applied", zap.String("version", doc.Version), zap.String("previous", have))
 	return nil
 }
@@ -201,7 +208,7 @@ func (a *Agent) Check(ctx context.Context, snap *detectors.Snapshot) (*ScanResul
 	if snap != nil {
 		res, err = a.scanner().ScanSnapshot(snap)
 	} else {
-		res, err = a.scanner().Scan(ctx, a.Host(a.Log))
+		res, err = a.scanner().Scan(ctx, a.host())
 	}
 	if err != nil {
 		return nil, err
@@ -260,7 +267,40 @@ func (a *Agent) context(res *ScanResult) transport.ReportContext {
 		c.Detectors = append(c.Detectors, transport.DetectorHealth{Name: d.Name, Status: string(d.Status), Error: d.Error, DurationMS: d.DurationMS})
 	}
 	c.Network.KVMSerials = KVMIdentities(res.Findings, a.state.FleetKey)
+	contributeContext(&c, res.Observations, a.state.FleetKey)
 	return c
+}
+
+// contributeContext copies what the observations contribute into the
+// report context, hashing network identifiers with the fleet key.
+func contributeContext(c *transport.ReportContext, obs map[string]detectors.Observation, fleetKey []byte) {
+	var raw detectors.ReportContext
+	names := make([]string, 0, len(obs))
+	for n := range obs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if co, ok := obs[n].(detectors.Contributor); ok {
+			co.Contribute(&raw)
+		}
+	}
+	if raw.GatewayMAC != "" {
+		c.Network.GatewayHash = transport.HashIdentifier(fleetKey, "gateway_mac", raw.GatewayMAC)
+	}
+	for _, b := range raw.BSSIDs {
+		c.Network.BSSIDHashes = append(c.Network.BSSIDHashes, transport.HashIdentifier(fleetKey, "bssid", b))
+	}
+	sort.Strings(c.Network.BSSIDHashes)
+	c.Network.BSSIDHashes = slices.Compact(c.Network.BSSIDHashes)
+	if raw.SSID != "" {
+		c.Network.SSIDHash = transport.HashIdentifier(fleetKey, "ssid", raw.SSID)
+	}
+	for _, p := range raw.Peers {
+		c.Network.Peers = append(c.Network.Peers, transport.PeerHeard{DeviceID: p.DeviceID, Via: p.Via, At: p.At.UTC()})
+	}
+	c.Network.Beacons = raw.Beacons
+	c.Geo = raw.Geo
 }
 
 // KVMIdentities are keyed hashes of the identities of KVM hardware found
@@ -341,9 +381,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	senderDone := make(chan error, 1)
 	sctx, stopSender := context.WithCancel(ctx)
 	go func() { senderDone <- a.sender.Run(sctx) }()
+	a.startServices(sctx)
 	defer func() {
 		stopSender()
 		<-senderDone
+		a.waitServices()
 		stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := a.Stopping(stop); err != nil {
@@ -387,8 +429,21 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case reason := <-a.checkNow:
+			a.Log.Info("check requested", zap.String("reason", reason))
+			nextCheck = a.Now()
 		case <-time.After(max(wait, time.Second)):
 		}
+	}
+}
+
+// RequestCheck asks the run loop for a check now (a person asked through
+// the local API, the machine woke up, the network changed). Requests made
+// while one is pending are merged.
+func (a *Agent) RequestCheck(reason string) {
+	select {
+	case a.checkNow <- reason:
+	default:
 	}
 }
 

@@ -19,6 +19,9 @@ type ScanResult struct {
 	Host      detectors.HostInfo    `json:"host"`
 	Findings  []detectors.Finding   `json:"findings"`
 	Detectors []detectors.RunResult `json:"detectors"`
+	// Observations are what the detectors saw, by detector name; they stay
+	// on the host (the agent copies what they contribute into reports).
+	Observations map[string]detectors.Observation `json:"-"`
 }
 
 // UsageError is an error in what the user asked for (an unknown detector,
@@ -112,7 +115,7 @@ func (s *Scanner) Scan(ctx context.Context, h *detectors.Host) (*ScanResult, err
 	info := hostInfo(h)
 	obs, results := e.Observe(ctx, h)
 	findings, failed := e.Evaluate(obs, nil, info.CollectedAt)
-	return &ScanResult{Host: info, Findings: nonNil(findings), Detectors: mergeResults(results, failed)}, nil
+	return &ScanResult{Host: info, Findings: nonNil(findings), Detectors: mergeResults(results, failed), Observations: obs}, nil
 }
 
 // ScanSnapshot evaluates a recorded snapshot instead of the live host.
@@ -148,7 +151,7 @@ func (s *Scanner) ScanSnapshot(snap *detectors.Snapshot) (*ScanResult, error) {
 		}
 	}
 	findings, failed := e.Evaluate(cur, nil, snap.Host.CollectedAt)
-	return &ScanResult{Host: snap.Host, Findings: nonNil(findings), Detectors: mergeResults(results, failed)}, nil
+	return &ScanResult{Host: snap.Host, Findings: nonNil(findings), Detectors: mergeResults(results, failed), Observations: cur}, nil
 }
 
 // mergeResults overlays evaluation failures on observation results.

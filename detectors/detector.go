@@ -48,6 +48,9 @@ type Info struct {
 	New func() Detector
 	// Platforms lists the GOOS values Observe supports.
 	Platforms []string
+	// Service, when set, builds the detector's long-running part, which
+	// the agent service runs and hands to Observe through Host.Services.
+	Service func(ServiceConfig) (Service, error)
 }
 
 var (

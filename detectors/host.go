@@ -36,6 +36,9 @@ type Host struct {
 	Now func() time.Time
 	// Log is the detector's logger (already tagged with its name).
 	Log *zap.Logger
+	// Services holds the running detector services by detector name
+	// (see Info.Service); nil when none run (command-line scans, tests).
+	Services map[string]Service
 }
 
 // Runner runs a command and returns its standard output. Implementations

@@ -69,6 +69,8 @@ type ReportContext struct {
 	Network   NetworkContext   `json:"network"`
 	Detectors []DetectorHealth `json:"detectors,omitempty"`
 	Queue     QueueContext     `json:"queue"`
+	// Geo holds the device's location signals (geodrift detector).
+	Geo *detectors.GeoSignals `json:"geo,omitempty"`
 	// Events are notable agent events since the last report (watchdog
 	// limits exceeded, policy refused, queue recovered).
 	Events []AgentEvent `json:"events,omitempty"`
@@ -94,6 +96,9 @@ type NetworkContext struct {
 	// KVMSerials are hashes of serial numbers of KVM-like USB devices
 	// and EDIDs seen on the device, for fleet-wide comparison.
 	KVMSerials []string `json:"kvm_serials,omitempty"`
+	// Beacons counts the LAN peer beacon's traffic (accepted, rejected by
+	// reason) since the agent started.
+	Beacons *detectors.BeaconStats `json:"beacons,omitempty"`
 }
 
 // PeerHeard is one peer beacon heard.
