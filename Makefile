@@ -20,7 +20,7 @@ BIN        := bin/farmwatch
 COLLECTOR  := bin/farmwatch-collector
 SERVER_TARGETS := linux/amd64 linux/arm64
 
-.PHONY: all build demo demo-stop test test-go test-wine services cross lint bench fuzz golden clean
+.PHONY: all build demo demo-stop test test-go test-wine test-netns services cross lint bench fuzz golden clean
 
 all: lint test cross
 
@@ -46,6 +46,10 @@ test-go:
 
 test-wine:
 	bash .ci/wine-run.sh
+
+# The colocation detector end to end in network namespaces (root).
+test-netns:
+	bash .ci/netns-test.sh
 
 cross:
 	@set -e; for t in $(TARGETS); do \
@@ -82,8 +86,7 @@ fuzz:
 	done
 
 golden:
-	$(GO) test ./detectors/remoteaccess/ ./agent/ -update
-	@if [ -d detectors/kvm ]; then $(GO) test ./detectors/kvm/ -update; fi
+	$(GO) test ./detectors/remoteaccess/ ./detectors/kvm/ ./detectors/colocation/ ./detectors/geodrift/ ./detectors/netinfo/ ./agent/ ./agent/svc/ ./agent/cmd/farmwatch/ -update
 
 clean:
 	rm -rf bin dist .demo

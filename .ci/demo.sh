@@ -17,8 +17,14 @@ if [ -f "$D/collector.pid" ] && kill -0 "$(cat "$D/collector.pid")" 2>/dev/null;
   kill "$(cat "$D/collector.pid")"; sleep 1
 fi
 rm -rf "$D"; mkdir -p "$D"
-# An empty agent configuration: built-in defaults, whatever /etc/farmwatch holds.
-: > "$D/agent.yaml"
+# The agent runs on built-in defaults, except that what the demo sends stays on this machine: the
+# colocation detector still reads the gateway, neighbours and Wi-Fi, but neither browses mDNS nor
+# beacons on the LAN. FARMWATCH_DEMO_LAN=1 lets it (do that only on a network you may probe).
+if [ "${FARMWATCH_DEMO_LAN:-}" = 1 ]; then
+  : > "$D/agent.yaml"
+else
+  printf 'policy:\n  colocation:\n    mdns: false\n    beacon: false\n' > "$D/agent.yaml"
+fi
 export FARMWATCH_CONFIG="$D/agent.yaml" FARMWATCH_LOG_LEVEL=warn
 
 say() { printf '\n== %s\n' "$*"; }

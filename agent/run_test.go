@@ -70,6 +70,10 @@ func enrolledAgent(t *testing.T, url string, ca []byte, st store.Store) *Agent {
 	}
 	cfg := DefaultConfig("linux", func(string) string { return "" })
 	cfg.StateDir = t.TempDir()
+	// colocation browses mDNS and beacons on the machine's LAN; these tests
+	// keep their traffic on loopback (colocation is proven in network
+	// namespaces by make test-netns). geodrift probes no landmark by default.
+	cfg.Detectors.Enabled = []string{"geodrift", "kvm", "remoteaccess"}
 	if _, err := transport.Enroll(context.Background(), transport.EnrollOptions{Server: url, Token: tok, CAPEM: ca, StateDir: cfg.StateDir, Hostname: "LT-7"}); err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,14 @@ type Detector interface {
 	Evaluate(cur, prev Observation, pol Policy) []Finding
 }
 
+// PolicyObserver is implemented by detectors whose observation depends on
+// their policy (landmarks to probe, network probes switched off). The
+// engine calls ObserveWith, with the detector's decoded policy (nil for
+// the default), instead of Observe.
+type PolicyObserver interface {
+	ObserveWith(ctx context.Context, h *Host, pol Policy) (Observation, error)
+}
+
 // Info describes a registered detector.
 type Info struct {
 	Name string

@@ -118,7 +118,15 @@ func (e *Engine) observeOne(ctx context.Context, d Detector, h *Host, timeout ti
 				done <- outcome{err: fmt.Errorf("panic: %v", r), panicked: true}
 			}
 		}()
-		o, err := d.Observe(ctx, h)
+		var (
+			o   Observation
+			err error
+		)
+		if po, ok := d.(PolicyObserver); ok {
+			o, err = po.ObserveWith(ctx, h, e.Policies[d.Name()])
+		} else {
+			o, err = d.Observe(ctx, h)
+		}
 		done <- outcome{obs: o, err: err}
 	}()
 	res := RunResult{Name: d.Name(), Status: StatusOK}
@@ -172,6 +180,7 @@ func (e *Engine) Evaluate(cur, prev map[string]Observation, observedAt time.Time
 		}
 		all = append(all, fs...)
 	}
+	ApplyEscalations(all)
 	SortFindings(all)
 	return all, failed
 }

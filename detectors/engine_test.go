@@ -200,3 +200,30 @@ func TestExecRunner(t *testing.T) {
 		t.Error("a failing command reported success")
 	}
 }
+
+// policyDetector observes with the policy the engine hands it.
+type policyDetector struct{ fakeDetector }
+
+func (p *policyDetector) ObserveWith(_ context.Context, _ *Host, pol Policy) (Observation, error) {
+	s, _ := pol.(string)
+	return &fakeObs{Schema: s}, nil
+}
+
+func TestEngineHandsPolicyToPolicyObserver(t *testing.T) {
+	t.Parallel()
+	with := &policyDetector{fakeDetector{name: "withpolicy"}}
+	without := &policyDetector{fakeDetector{name: "default"}}
+	e := &Engine{Detectors: []Detector{with, without}, Policies: map[string]Policy{"withpolicy": "landmarks: 3"}}
+	obs, results := e.Observe(context.Background(), testHost())
+	for _, r := range results {
+		if r.Status != StatusOK {
+			t.Fatalf("%s: %s %s", r.Name, r.Status, r.Error)
+		}
+	}
+	if got := obs["withpolicy"].(*fakeObs).Schema; got != "landmarks: 3" {
+		t.Errorf("ObserveWith got policy %q, want the engine's", got)
+	}
+	if got := obs["default"].(*fakeObs).Schema; got != "" {
+		t.Errorf("a detector without a policy got %q, want nil (its default)", got)
+	}
+}

@@ -83,6 +83,10 @@ type Finding struct {
 	Evidence    map[string]any `json:"evidence"`
 	MITRE       []string       `json:"mitre"`
 	ObservedAt  time.Time      `json:"observed_at"`
+	// Escalate, when set by Evaluate, asks the engine to raise the
+	// finding when another detector corroborates it (see Escalation). The
+	// engine clears it; it never leaves the process.
+	Escalate *Escalation `json:"-"`
 }
 
 // FindingID derives a finding id from its rule and the parts that name its

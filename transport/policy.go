@@ -29,7 +29,10 @@ type FleetPolicy struct {
 	ScanInterval string `json:"scan_interval,omitempty"`
 	// HeartbeatInterval is the longest silence between reports ("15m").
 	HeartbeatInterval string `json:"heartbeat_interval,omitempty"`
-	// LANSweep allows the colocation detector's ARP sweep.
+	// LANSweep is replaced by settings.colocation.arp_sweep (the ARP sweep
+	// is the colocation detector's, with its size and rate next to it). It
+	// is still read so that existing configurations and stored policies
+	// load; Validate refuses true and names the replacement.
 	LANSweep bool `json:"lan_sweep"`
 	// Settings holds one section per detector (sanctioned tools,
 	// thresholds, landmark servers …), each decoded by its detector.
@@ -50,6 +53,9 @@ func (p *FleetPolicy) Validate() error {
 		} else if d < time.Minute || d > 7*24*time.Hour {
 			errs = append(errs, fmt.Errorf("%s %s: between 1m and 168h", f.name, f.v))
 		}
+	}
+	if p.LANSweep {
+		errs = append(errs, errors.New("lan_sweep is replaced by settings.colocation.arp_sweep: true (see docs/colocation.md)"))
 	}
 	for name, raw := range p.Settings {
 		if !json.Valid(raw) || !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {

@@ -255,7 +255,7 @@ func TestPolicyVersionAndValidate(t *testing.T) {
 	if v1 != v2 {
 		t.Errorf("formatting changed the version: %s %s", v1, v2)
 	}
-	p2.LANSweep = true
+	p2.HeartbeatInterval = "20m"
 	if v3, _ := PolicyVersion(p2); v3 == v1 {
 		t.Error("a change kept the version")
 	}
@@ -263,6 +263,7 @@ func TestPolicyVersionAndValidate(t *testing.T) {
 		{ScanInterval: "soon"},
 		{HeartbeatInterval: "10s"},
 		{Settings: map[string]json.RawMessage{"kvm": json.RawMessage(`[1]`)}},
+		{LANSweep: true},
 	} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v accepted", bad)

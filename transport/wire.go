@@ -114,6 +114,10 @@ type DetectorHealth struct {
 	Status     string  `json:"status"`
 	Error      string  `json:"error,omitempty"`
 	DurationMS float64 `json:"duration_ms"`
+	// RanAt is when the detector last observed (the agent checks each
+	// detector on its own schedule; a report carries every detector's
+	// latest results).
+	RanAt time.Time `json:"ran_at,omitzero"`
 }
 
 // QueueContext carries the outbound queue's state, including cumulative

@@ -296,16 +296,41 @@ func (s *Server) enrollResponse(dc *pki.DeviceCert) transport.EnrollResponse {
 func (s *Server) rosterOwner(ctx context.Context, id, hostname string) string {
 	s.roster.mu.Lock()
 	defer s.roster.mu.Unlock()
+	if !s.refreshRoster(ctx) {
+		return ""
+	}
+	return s.roster.byName.Owner(id, hostname)
+}
+
+// rosterHome returns the roster entry (registered home) of an owner,
+// from the same cached index.
+func (s *Server) rosterHome(ctx context.Context, owner string) (store.RosterEntry, bool) {
+	s.roster.mu.Lock()
+	defer s.roster.mu.Unlock()
+	if !s.refreshRoster(ctx) {
+		return store.RosterEntry{}, false
+	}
+	e, ok := s.roster.homes[owner]
+	return e, ok
+}
+
+// refreshRoster re-reads the roster when the index is older than
+// rosterTTL; false when there is no index to use. Call with mu held.
+func (s *Server) refreshRoster(ctx context.Context) bool {
 	if s.roster.byName == nil || s.now().Sub(s.roster.at) > rosterTTL {
 		entries, err := s.store.ListRoster(ctx)
 		if err != nil {
 			s.log.Warn("roster lookup", zap.Error(err))
-			return ""
+			return s.roster.byName != nil
 		}
 		s.roster.byName = NewOwnerIndex(entries)
+		s.roster.homes = make(map[string]store.RosterEntry, len(entries))
+		for _, e := range entries {
+			s.roster.homes[e.Owner] = e
+		}
 		s.roster.at = s.now()
 	}
-	return s.roster.byName.Owner(id, hostname)
+	return true
 }
 
 // rosterTTL bounds how stale the in-memory roster index may be.
@@ -315,7 +340,9 @@ const rosterTTL = time.Minute
 type rosterIndex struct {
 	mu     sync.Mutex
 	byName OwnerIndex
-	at     time.Time
+	// homes are the roster entries by owner.
+	homes map[string]store.RosterEntry
+	at    time.Time
 }
 
 // OwnerIndex maps device ids and hostnames (lower case) to the owners

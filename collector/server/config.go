@@ -46,10 +46,12 @@ type Config struct {
 	Ingest         IngestConfig      `yaml:"ingest"`
 	Correlation    CorrelationConfig `yaml:"correlation"`
 	Alerts         AlertsConfig      `yaml:"alerts"`
-	Sinks          []sink.Config     `yaml:"sinks"`
+	// GeoIP is the geolocation judgement of devices (collector/geo).
+	GeoIP GeoIPConfig   `yaml:"geoip"`
+	Sinks []sink.Config `yaml:"sinks"`
 	// Policy is the fleet policy served to agents (transport.FleetPolicy
-	// in YAML: detectors, scan_interval, heartbeat_interval, lan_sweep,
-	// settings.<detector>).
+	// in YAML: detectors, scan_interval, heartbeat_interval,
+	// settings.<detector>; the ARP sweep is settings.colocation.arp_sweep).
 	Policy yaml.Node `yaml:"policy"`
 	Log    LogConfig `yaml:"log"`
 
@@ -134,6 +136,7 @@ func Defaults() Config {
 		Ingest:             IngestConfig{MaxBodyBytes: 4 << 20, RatePerDevice: 1, Burst: 120},
 		Correlation:        CorrelationConfig{Interval: Duration(time.Minute)},
 		Alerts:             AlertsConfig{FindingMinSeverity: "high"},
+		GeoIP:              defaultGeoIP(),
 		Log:                LogConfig{Level: "info", Format: "json"},
 	}
 }
@@ -155,6 +158,7 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	c.Path, c.dir = abs, filepath.Dir(abs)
+	c.GeoIP.CityDB, c.GeoIP.ASNDB = c.Resolve(c.GeoIP.CityDB), c.Resolve(c.GeoIP.ASNDB)
 	for i := range c.Sinks {
 		s := &c.Sinks[i]
 		s.SecretFile, s.CAFile, s.Path = c.Resolve(s.SecretFile), c.Resolve(s.CAFile), c.Resolve(s.Path)
@@ -207,6 +211,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("alerts.finding_min_severity: %w", err))
 	}
 	if _, err := c.CorrelateOptions(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.GeoOptions(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := sink.ValidateAll(c.Sinks); err != nil {

@@ -39,6 +39,10 @@ type Ingester struct {
 	// run soon instead of at its next interval.
 	NetworkChanged func()
 	Now            func() time.Time
+	// Geo, when not nil, judges every report's location (collector/geo):
+	// its findings are stored with the report, the device's geo history
+	// is updated in the report's transaction, and alerts follow.
+	Geo *geoJudge
 }
 
 // RequestError is a refusal of a whole request.
@@ -138,6 +142,17 @@ func (in *Ingester) one(ctx context.Context, dev store.Device, pub *ecdsa.Public
 	if err != nil {
 		return reject("schema", err.Error())
 	}
+	var gj *geoJudgement
+	if in.Geo != nil {
+		if gj, err = in.judgeGeo(ctx, dev, publicIP, r, sr.ReceivedAt); err != nil {
+			return transport.EnvelopeResult{}, &RequestError{Status: 503, Reason: "storage", Err: fmt.Errorf("geo history of %s: %w", dev.ID, err)}
+		}
+		gf, err := geoFindings(r, gj.verdict)
+		if err != nil {
+			return reject("schema", err.Error())
+		}
+		sr.Findings, sr.Geo = append(sr.Findings, gf...), gj.update
+	}
 	dup, err := in.Store.StoreReport(ctx, sr)
 	if err != nil {
 		return transport.EnvelopeResult{}, &RequestError{Status: 503, Reason: "storage", Err: fmt.Errorf("store report %s/%d: %w", dev.ID, r.Seq, err)}
@@ -153,6 +168,11 @@ func (in *Ingester) one(ctx context.Context, dev store.Device, pub *ecdsa.Public
 		// The report is stored; the alert is re-derived from the next
 		// report with the same finding. Log loudly.
 		in.Log.Error("finding alert not raised", zap.String("device_id", dev.ID), zap.Uint64("seq", r.Seq), zap.Error(err))
+	}
+	if gj != nil {
+		if err := in.geoAlerts(ctx, dev, r, gj); err != nil {
+			in.Log.Error("geo alert not raised or resolved", zap.String("device_id", dev.ID), zap.Uint64("seq", r.Seq), zap.Error(err))
+		}
 	}
 	return transport.EnvelopeResult{Seq: r.Seq, Status: transport.StatusStored}, nil
 }
@@ -187,7 +207,7 @@ func storedReport(r *transport.Report, raw []byte, publicIP string, now time.Tim
 }
 
 func storeNetwork(n transport.NetworkContext) store.Network {
-	out := store.Network{GatewayHash: n.GatewayHash, BSSIDHashes: n.BSSIDHashes, SSIDHash: n.SSIDHash, KVMSerials: n.KVMSerials}
+	out := store.Network{GatewayHash: n.GatewayHash, BSSIDHashes: n.BSSIDHashes, SSIDHash: n.SSIDHash, KVMSerials: n.KVMSerials, Beacons: n.Beacons}
 	for _, p := range n.Peers {
 		out.Peers = append(out.Peers, store.PeerHeard{DeviceID: p.DeviceID, Via: p.Via, At: p.At})
 	}

@@ -70,6 +70,24 @@ correlation:
 alerts:
   finding_min_severity: high
 
+# Geolocation judgement of every report (docs/geoip.md). Without city_db the
+# location rules are off; without asn_db the hosting/VPN rule is off.
+geoip:
+  city_db: ""                 # e.g. GeoLite2-City.mmdb (MaxMind, updated weekly by geoipupdate)
+  asn_db: ""                  # e.g. GeoLite2-ASN.mmdb
+  reload_interval: 1m         # files are re-read when their modification time or size changes
+  alert_min_severity: medium  # geo findings at or above it raise an alert
+  far_km: 500                 # geo.far_from_home: farther than this from the registered home
+  default_hosting_asns: true  # the built-in hosting/VPN ASN list (docs/geoip.md)
+  hosting_asns: []            # more, e.g. [AS9009, 14061]
+  allowed_asns: []            # your SASE / cloud VPN egress: never "hosting"
+  exempt_cidrs: []            # your VPN concentrators and offices: not located by IP
+  landmark_error_km: 25       # how far a landmark may be from its published coordinates
+  home_error_km: 25           # how far a registered home may be from its roster coordinates
+  home_min_landmarks: 2       # landmarks that must exclude the home to say "not at home"
+  learning_period: 168h       # no new-country / new-network alerts in a device's first week
+  severities: {}              # per rule: info, low, medium, high, critical or off
+
 # Where alerts go (webhook, syslog, ocsf); see docs/collector.md.
 sinks: []
 
@@ -77,8 +95,7 @@ sinks: []
 policy:
   scan_interval: 1h
   heartbeat_interval: 15m
-  lan_sweep: false
-  settings: {}
+  settings: {}          # e.g. colocation: {arp_sweep: true}; see docs/colocation.md
 
 log:
   level: info

@@ -18,6 +18,11 @@ type Metrics struct {
 	SinkPending  *prometheus.GaugeVec
 	Devices      prometheus.Gauge
 	CorrelateRun prometheus.Histogram
+	// GeoIPLoaded is 1 per database kind (city, asn) loaded, else 0.
+	GeoIPLoaded *prometheus.GaugeVec
+	GeoIPBuild  *prometheus.GaugeVec
+	GeoReloads  *prometheus.CounterVec
+	GeoFindings *prometheus.CounterVec
 }
 
 // NewMetrics registers the collector's metrics in a new registry, with
@@ -54,9 +59,21 @@ func NewMetrics() *Metrics {
 			Name: "farmwatch_correlation_seconds", Help: "Duration of one fleet correlation run.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		GeoIPLoaded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "farmwatch_geoip_database_loaded", Help: "1 when the GeoIP database of the kind (city, asn) is loaded; 0 when not configured (the rules needing it are off).",
+		}, []string{"kind"}),
+		GeoIPBuild: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "farmwatch_geoip_database_build_timestamp_seconds", Help: "Build time of the loaded GeoIP database, by kind (alert when it grows old).",
+		}, []string{"kind"}),
+		GeoReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "farmwatch_geoip_reloads_total", Help: "GeoIP database reloads after a file change, by result (ok, failed).",
+		}, []string{"result"}),
+		GeoFindings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "farmwatch_geo_findings_total", Help: "Geo findings made at ingest, by rule.",
+		}, []string{"rule"}),
 	}
 	m.Registry.MustRegister(m.Reports, m.Rejections, m.IngestTime, m.Enrollments, m.Alerts,
-		m.SinkResults, m.SinkPending, m.Devices, m.CorrelateRun,
+		m.SinkResults, m.SinkPending, m.Devices, m.CorrelateRun, m.GeoIPLoaded, m.GeoIPBuild, m.GeoReloads, m.GeoFindings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

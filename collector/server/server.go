@@ -25,6 +25,7 @@ import (
 
 	"github.com/farmwatch/farmwatch/collector/api"
 	"github.com/farmwatch/farmwatch/collector/correlate"
+	"github.com/farmwatch/farmwatch/collector/geo"
 	"github.com/farmwatch/farmwatch/collector/pki"
 	"github.com/farmwatch/farmwatch/collector/sink"
 	"github.com/farmwatch/farmwatch/collector/store"
@@ -52,6 +53,7 @@ type Server struct {
 	// kick asks the jobs loop for an early correlation pass.
 	kick   chan struct{}
 	roster rosterIndex
+	geo    *geo.DB
 }
 
 // New builds a node from its configuration and an open store.
@@ -88,12 +90,25 @@ func New(cfg *Config, st store.Store, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	geoOpts, err := cfg.GeoOptions()
+	if err != nil {
+		return nil, err
+	}
+	geoMin, err := detectors.ParseSeverity(cfg.GeoIP.AlertMinSeverity)
+	if err != nil {
+		return nil, err
+	}
+	geoDB, err := cfg.OpenGeoIP()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg: cfg, store: st, log: log, ca: ca, fleetKey: fleetKey, policy: policy,
 		corrOpts: corr, proxies: proxies, metrics: NewMetrics(), now: time.Now, serverTLS: cert, kick: make(chan struct{}, 1),
 		limits:   newLimiter(cfg.Ingest.RatePerDevice, cfg.Ingest.Burst),
-		enrollRL: newLimiter(1, 30),
+		enrollRL: newLimiter(1, 30), geo: geoDB,
 	}
+	s.logGeoIP()
 	var sinks []sink.Sink
 	for _, sc := range cfg.Sinks {
 		sk, err := sink.New(sc, log)
@@ -122,8 +137,48 @@ func New(cfg *Config, st store.Store, log *zap.Logger) (*Server, error) {
 			default:
 			}
 		},
+		Geo: &geoJudge{db: geoDB, opts: geoOpts, alertMin: geoMin, home: s.rosterHome},
 	}
 	return s, nil
+}
+
+// logGeoIP says which GeoIP databases are in service (and which rules are
+// off for want of one) and sets their metrics.
+func (s *Server) logGeoIP() {
+	for _, st := range s.geo.Status() {
+		loaded := 0.0
+		if st.Loaded {
+			loaded = 1
+			s.metrics.GeoIPBuild.WithLabelValues(st.Kind).Set(float64(st.BuildTime.Unix()))
+			s.log.Info("geoip database loaded", zap.String("kind", st.Kind), zap.String("path", st.Path),
+				zap.String("type", st.DatabaseType), zap.Time("build_time", st.BuildTime))
+		} else {
+			off := "geo.far_from_home, geo.other_country, geo.new_country, geo.timezone_mismatch and the IP part of geo.impossible_location"
+			if st.Kind == geo.KindASN {
+				off = "geo.hosting_asn"
+			}
+			s.log.Warn("geoip database not configured: its rules are off", zap.String("kind", st.Kind),
+				zap.String("key", "geoip."+st.Kind+"_db"), zap.String("rules_off", off))
+		}
+		s.metrics.GeoIPLoaded.WithLabelValues(st.Kind).Set(loaded)
+	}
+}
+
+// watchGeoIP reloads changed GeoIP files until ctx ends.
+func (s *Server) watchGeoIP(ctx context.Context) {
+	s.geo.Watch(ctx, time.Duration(s.cfg.GeoIP.ReloadInterval), s.log.Named("geoip"), func(changed []string, err error) {
+		if len(changed) > 0 {
+			s.metrics.GeoReloads.WithLabelValues("ok").Inc()
+			for _, st := range s.geo.Status() {
+				if st.Loaded {
+					s.metrics.GeoIPBuild.WithLabelValues(st.Kind).Set(float64(st.BuildTime.Unix()))
+				}
+			}
+		}
+		if err != nil {
+			s.metrics.GeoReloads.WithLabelValues("failed").Inc()
+		}
+	})
 }
 
 func (c *Config) linkURL() string {
@@ -197,7 +252,7 @@ func (s *Server) Run(ctx context.Context, ready func(agentAddr, apiAddr string))
 			cancel()
 		}
 	}
-	wg.Add(4)
+	wg.Add(5)
 	go serve(agentSrv, agentLn)
 	go serve(apiSrv, apiLn)
 	go func() {
@@ -209,6 +264,10 @@ func (s *Server) Run(ctx context.Context, ready func(agentAddr, apiAddr string))
 	go func() {
 		defer wg.Done()
 		s.jobs(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		s.watchGeoIP(ctx)
 	}()
 	s.log.Info("collector serving", zap.String("agents", agentLn.Addr().String()), zap.String("api", apiLn.Addr().String()), zap.String("policy_version", s.policy.Version))
 	if ready != nil {

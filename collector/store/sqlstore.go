@@ -569,7 +569,9 @@ const findingRows = 200
 // serialise. The state a report carries is applied only when its seq is
 // the device's highest (a late, older report does not roll the state
 // back); LastSeen only moves forward. Health and MaxSeverity come from
-// scan reports only. A report of an unknown device: ErrNotFound.
+// scan reports only. The report's GeoUpdate, if any, goes into the
+// device's geo history (geostore.go) in the same transaction. A report of
+// an unknown device: ErrNotFound.
 func (s *sqlStore) StoreReport(ctx context.Context, r StoredReport) (bool, error) {
 	if r.DeviceID == "" || r.Seq == 0 || r.Seq > math.MaxInt64 {
 		return false, fmt.Errorf("store report: %w: device id and a seq in 1..2^63-1 are required", ErrInvalid)
@@ -616,6 +618,11 @@ func (s *sqlStore) StoreReport(ctx context.Context, r StoredReport) (bool, error
 			if _, err := q.exec(ctx, `INSERT INTO findings (report_id, device_id, seq, finding_id, detector, rule, severity, confidence,
 				title, summary, finding_json, observed_at) VALUES `+placeholders(len(fs), 12), args...); err != nil {
 				return fmt.Errorf("findings: %w", err)
+			}
+		}
+		if r.Geo != nil {
+			if err := s.applyGeo(ctx, q, r.DeviceID, r.Geo, seq > lastSeq); err != nil {
+				return err
 			}
 		}
 		seen := lastSeen.t

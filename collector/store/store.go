@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/farmwatch/farmwatch/detectors"
 )
 
 // Errors the collector tells apart.
@@ -61,6 +63,10 @@ type Store interface {
 	StoreReport(ctx context.Context, r StoredReport) (duplicate bool, err error)
 	ListReports(ctx context.Context, deviceID string, p Page) ([]StoredReport, string, error)
 	ListFindings(ctx context.Context, f FindingFilter, p Page) ([]StoredFinding, string, error)
+	// GeoState returns the device's geolocation history (GeoState), kept
+	// by StoreReport from each report's Geo; ErrNotFound before the
+	// first such report.
+	GeoState(ctx context.Context, deviceID string) (GeoState, error)
 
 	// Alerts.
 	// UpsertAlert merges a by Key into the open alert (status new,
@@ -183,6 +189,9 @@ type Network struct {
 	SSIDHash    string      `json:"ssid_hash,omitempty"`
 	Peers       []PeerHeard `json:"peers,omitempty"`
 	KVMSerials  []string    `json:"kvm_serials,omitempty"`
+	// Beacons counts the device's LAN peer beacon traffic (accepted,
+	// rejected by reason) as of the report.
+	Beacons *detectors.BeaconStats `json:"beacons,omitempty"`
 }
 
 // PeerHeard is one peer device heard on the LAN.
@@ -219,6 +228,9 @@ type StoredReport struct {
 	PolicyVersion string
 	Network       Network
 	Health        []byte
+	// Geo, when not nil, is applied to the device's geolocation history
+	// in the same transaction (see GeoUpdate).
+	Geo *GeoUpdate
 }
 
 // StoredFinding is one finding of a stored report.

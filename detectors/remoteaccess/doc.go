@@ -10,7 +10,9 @@
 // system`, app bundles and the Remote Management state (macoshost.go); on
 // Linux systemd unit files and `systemctl list-units`, the dpkg status
 // file or `rpm -qa`, and utmp (linuxhost.go); on every OS the catalogue's
-// install paths and Chrome Remote Desktop host configurations.
+// install paths and Chrome Remote Desktop host configurations. Installed
+// software (uninstall entries, app bundles, dpkg/rpm) is read by the
+// shared detectors/inventory package, which geodrift uses too.
 //
 // Evaluate matches the observation against the embedded catalogue
 // (catalogue.yaml, see README.md) and raises these rules:

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -16,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/farmwatch/farmwatch/detectors"
+	"github.com/farmwatch/farmwatch/detectors/inventory"
 )
 
 var systemdUnitDirs = []string{"etc/systemd/system", "run/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"}
@@ -28,18 +28,9 @@ func observeLinux(ctx context.Context, h *detectors.Host, o *Observation, cat *C
 	}
 	o.Services = append(o.Services, mergeSystemdUnits(units, parseSystemctlListUnits(out))...)
 
-	if data, err := fs.ReadFile(h.FS, "var/lib/dpkg/status"); err == nil {
-		o.Software = append(o.Software, filterPackages(parseDpkgStatus(data), cat)...)
-	} else if !isNotExist(err) {
-		o.addError("dpkg", err)
-	}
-	if _, err := fs.Stat(h.FS, "var/lib/rpm"); err == nil {
-		out, err := h.Exec.Run(ctx, "rpm", "-qa", "--qf", `%{NAME}\t%{VERSION}-%{RELEASE}\t%{VENDOR}\n`)
-		if err != nil {
-			o.addError("rpm", err)
-		}
-		o.Software = append(o.Software, filterPackages(parseRPMQuery(out), cat)...)
-	}
+	pkgs, errs := inventory.LinuxPackages(ctx, h.FS, h.Exec)
+	o.Errors = append(o.Errors, errs...)
+	o.Software = append(o.Software, filterPackages(pkgs, cat)...)
 	o.Features = append(o.Features, linuxFeatures(o)...)
 	for _, p := range []string{"run/utmp", "var/run/utmp"} {
 		data, err := fs.ReadFile(h.FS, p)
@@ -54,8 +45,6 @@ func observeLinux(ctx context.Context, h *detectors.Host, o *Observation, cat *C
 		break
 	}
 }
-
-func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 // unitFile is what farmwatch reads of a systemd unit file.
 type unitFile struct {
@@ -171,51 +160,6 @@ func mergeSystemdUnits(files map[string]unitFile, states []systemdUnitState) []S
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// parseDpkgStatus returns the installed packages of a dpkg status file.
-func parseDpkgStatus(data []byte) []Software {
-	var out []Software
-	for _, para := range bytes.Split(data, []byte("\n\n")) {
-		var pkg, status, version, maint string
-		for _, line := range strings.Split(string(para), "\n") {
-			k, v, ok := strings.Cut(line, ": ")
-			if !ok || strings.HasPrefix(line, " ") {
-				continue
-			}
-			switch k {
-			case "Package":
-				pkg = v
-			case "Status":
-				status = v
-			case "Version":
-				version = v
-			case "Maintainer":
-				maint = v
-			}
-		}
-		if pkg != "" && strings.HasSuffix(status, " installed") && !strings.Contains(status, "config-files") {
-			out = append(out, Software{Name: pkg, ID: pkg, Version: version, Publisher: maint, Source: "dpkg"})
-		}
-	}
-	return out
-}
-
-// parseRPMQuery parses `rpm -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\t%{VENDOR}\n'`.
-func parseRPMQuery(out []byte) []Software {
-	var sw []Software
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Split(line, "\t")
-		if len(f) < 2 || f[0] == "" {
-			continue
-		}
-		s := Software{Name: f[0], ID: f[0], Version: f[1], Source: "rpm"}
-		if len(f) > 2 && f[2] != "(none)" {
-			s.Publisher = f[2]
-		}
-		sw = append(sw, s)
-	}
-	return sw
 }
 
 // filterPackages keeps the packages the catalogue names: a distribution

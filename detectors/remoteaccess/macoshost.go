@@ -17,6 +17,7 @@ import (
 	"howett.net/plist"
 
 	"github.com/farmwatch/farmwatch/detectors"
+	"github.com/farmwatch/farmwatch/detectors/inventory"
 )
 
 var launchdDirs = []string{"Library/LaunchDaemons", "Library/LaunchAgents", "Users/*/Library/LaunchAgents"}
@@ -66,25 +67,9 @@ func observeDarwin(ctx context.Context, h *detectors.Host, o *Observation) {
 	}
 	sort.Slice(o.Services, func(i, j int) bool { return o.Services[i].Name < o.Services[j].Name })
 
-	for _, pattern := range []string{"Applications/*.app", "Applications/*/*.app", "Users/*/Applications/*.app"} {
-		apps, _ := fs.Glob(h.FS, pattern)
-		for _, app := range apps {
-			data, err := fs.ReadFile(h.FS, app+"/Contents/Info.plist")
-			if err != nil {
-				continue // a bundle without Info.plist is not an app we can name
-			}
-			sw, err := parseAppInfoPlist(data)
-			if err != nil {
-				o.addError("app "+app, err)
-				continue
-			}
-			sw.Location = "/" + app
-			if sw.Name == "" {
-				sw.Name = strings.TrimSuffix(path.Base(app), ".app")
-			}
-			o.Software = append(o.Software, sw)
-		}
-	}
+	apps, errs := inventory.AppBundles(h.FS)
+	o.Software = append(o.Software, apps...)
+	o.Errors = append(o.Errors, errs...)
 
 	disabled, err := h.Exec.Run(ctx, "launchctl", "print-disabled", "system")
 	if err != nil {
@@ -131,24 +116,6 @@ func parseLaunchdPlist(data []byte) (launchdJob, error) {
 		return j, fmt.Errorf("parse launchd plist: %w", err)
 	}
 	return j, nil
-}
-
-// parseAppInfoPlist decodes an app bundle's Info.plist.
-func parseAppInfoPlist(data []byte) (Software, error) {
-	var info struct {
-		Name    string `plist:"CFBundleName"`
-		Display string `plist:"CFBundleDisplayName"`
-		ID      string `plist:"CFBundleIdentifier"`
-		Version string `plist:"CFBundleShortVersionString"`
-	}
-	if _, err := plist.Unmarshal(data, &info); err != nil {
-		return Software{}, fmt.Errorf("parse Info.plist: %w", err)
-	}
-	name := info.Display
-	if name == "" {
-		name = info.Name
-	}
-	return Software{Name: name, ID: info.ID, Version: info.Version, Source: "app_bundle"}, nil
 }
 
 // parseLaunchctlList parses `launchctl list` (PID, status, label) into

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/farmwatch/farmwatch/detectors"
+	"github.com/farmwatch/farmwatch/detectors/inventory"
 )
 
 // Schema is the version of Observation.
@@ -59,17 +60,9 @@ type Service struct {
 	User        string `json:"user,omitempty"`
 }
 
-// Software is one installed product.
-type Software struct {
-	Name      string `json:"name"`
-	Version   string `json:"version,omitempty"`
-	Publisher string `json:"publisher,omitempty"`
-	// ID is a bundle identifier or package name when there is one.
-	ID       string `json:"id,omitempty"`
-	Location string `json:"location,omitempty"`
-	// Source is "uninstall_key", "app_bundle", "dpkg" or "rpm".
-	Source string `json:"source"`
-}
+// Software is one installed product, as the shared inventory readers
+// (uninstall entries, app bundles, dpkg and rpm) report it.
+type Software = inventory.Software
 
 // Listener follows the snapshot contract.
 type Listener struct {

@@ -73,25 +73,6 @@ func TestUnitExecStart(t *testing.T) {
 	}
 }
 
-func TestParseDpkgStatus(t *testing.T) {
-	t.Parallel()
-	data := []byte("Package: anydesk\nStatus: install ok installed\nVersion: 6.3.0\nMaintainer: philandro\nDescription: x\n multi-line: not a field\n\n" +
-		"Package: teamviewer\nStatus: deinstall ok config-files\nVersion: 15\n\n" +
-		"Package: xrdp\nStatus: install ok half-configured\n")
-	got := parseDpkgStatus(data)
-	if len(got) != 1 || got[0].Name != "anydesk" || got[0].Version != "6.3.0" || got[0].Source != "dpkg" {
-		t.Errorf("packages %+v", got)
-	}
-}
-
-func TestParseRPMQuery(t *testing.T) {
-	t.Parallel()
-	got := parseRPMQuery([]byte("teamviewer\t15.59.3-0\tTeamViewer Germany GmbH\nbash\t5.2.26-3.fc40\t(none)\n\n"))
-	if len(got) != 2 || got[0].Publisher != "TeamViewer Germany GmbH" || got[1].Publisher != "" || got[1].Version != "5.2.26-3.fc40" {
-		t.Errorf("packages %+v", got)
-	}
-}
-
 func TestParseLaunchctl(t *testing.T) {
 	t.Parallel()
 	jobs := parseLaunchctlList([]byte("PID\tStatus\tLabel\n412\t0\tcom.teamviewer.service\n-\t0\tcom.apple.screensharing\nbad line\n"))
@@ -152,17 +133,6 @@ func FuzzParseUtmp(f *testing.F) {
 	})
 }
 
-func FuzzParseDpkgStatus(f *testing.F) {
-	f.Add([]byte("Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: b\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, s := range parseDpkgStatus(data) {
-			if s.Name == "" {
-				t.Fatal("a package without a name")
-			}
-		}
-	})
-}
-
 func FuzzParseSystemctlListUnits(f *testing.F) {
 	f.Add([]byte("● xrdp.service loaded failed failed xrdp daemon\nrustdesk.service loaded active running RustDesk\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -184,7 +154,6 @@ func FuzzParseLaunchd(f *testing.F) {
 			_ = j.program()
 			_ = j.keepAlive()
 		}
-		_, _ = parseAppInfoPlist(data)
 		_ = parseLaunchctlList(data)
 		_ = parseLaunchctlDisabled(data)
 	})

@@ -70,7 +70,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.PersistentFlags().StringVar(&e.configPath, "config", os.Getenv("FARMWATCH_COLLECTOR_CONFIG"), "collector.yaml (or $FARMWATCH_COLLECTOR_CONFIG)")
-	root.AddCommand(initCmd(e), serveCmd(e), tokenCmd(e), devicesCmd(e), alertsCmd(e), rosterCmd(e), userCmd(e), versionCmd(e))
+	root.AddCommand(initCmd(e), serveCmd(e), tokenCmd(e), devicesCmd(e), alertsCmd(e), rosterCmd(e), userCmd(e), geoipCmd(e), versionCmd(e))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	err := root.ExecuteContext(ctx)
 	if err == nil {

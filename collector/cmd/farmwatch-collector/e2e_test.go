@@ -55,16 +55,23 @@ type cmdResult struct {
 
 // sh runs a built binary; an empty agent configuration keeps the
 // machine's own /etc/farmwatch out of the test.
+// loopbackOnly is an agent configuration whose checks send nothing to the
+// LAN.
+const loopbackOnly = "policy:\n  colocation:\n    mdns: false\n    beacon: false\n"
+
 func sh(t *testing.T, name string, args ...string) cmdResult {
 	t.Helper()
-	empty := filepath.Join(t.TempDir(), "farmwatch.yaml")
-	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+	// The agents' configuration keeps the test's traffic on loopback: no
+	// mDNS browse and no peer beacon on this machine's LAN (colocation is
+	// proven in network namespaces by make test-netns).
+	agentCfg := filepath.Join(t.TempDir(), "farmwatch.yaml")
+	if err := os.WriteFile(agentCfg, []byte(loopbackOnly), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe(name), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "FARMWATCH_CONFIG=" + empty, "HOME=" + t.TempDir()}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "FARMWATCH_CONFIG=" + agentCfg, "HOME=" + t.TempDir()}
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

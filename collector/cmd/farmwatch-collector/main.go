@@ -9,6 +9,7 @@
 //	farmwatch-collector alerts list|ack
 //	farmwatch-collector roster import FILE
 //	farmwatch-collector user add NAME --role ROLE
+//	farmwatch-collector geoip lookup IP | geoip status
 package main
 
 import (

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"StoreReportAtomic", testStoreReportAtomic},
 		{"ListReports", testListReports},
 		{"ListFindings", testListFindings},
+		{"GeoState", testGeoState},
 		{"UpsertAlert", testUpsertAlert},
 		{"UpsertAlertConcurrent", testUpsertAlertConcurrent},
 		{"AlertLifecycle", testAlertLifecycle},
@@ -1418,4 +1419,94 @@ func PostgresDSN(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+func testGeoState(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	enroll(t, s, "dev-g", "alice")
+	enroll(t, s, "dev-h", "bob")
+	if _, err := s.GeoState(ctx, "dev-g"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GeoState before any report = %v, want ErrNotFound", err)
+	}
+	denver := store.GeoFix{IP: "81.2.69.7", Country: "US", City: "Denver", HasCoords: true, Latitude: 39.7392, Longitude: -104.9903,
+		AccuracyKM: 20, TimeZone: "America/Denver", ASN: 7922, ASOrg: "Comcast"}
+	shenyang := store.GeoFix{IP: "202.196.224.5", Country: "CN", City: "Shenyang", HasCoords: true, Latitude: 41.8057, Longitude: 123.4315,
+		AccuracyKM: 50, TimeZone: "Asia/Shanghai", ASN: 4294967295, ASOrg: "CHINA UNICOM"}
+	t1, t2, t3 := base.Add(time.Minute), base.Add(2*time.Minute), base.Add(3*time.Minute)
+
+	r := report("dev-g", 2, "scan")
+	r.Geo = &store.GeoUpdate{At: t2, Fix: denver, Networks: []string{"gw:a", "bssid:b", "gw:a", ""}, Active: []string{"geo.hosting_asn"}}
+	storeReport(t, s, r)
+	g, err := s.GeoState(ctx, "dev-g")
+	must(t, err)
+	if g.DeviceID != "dev-g" || !g.FirstSeen.Equal(t2) || !g.LastSeen.Equal(t2) || g.Last != denver || !slices.Equal(g.Active, []string{"geo.hosting_asn"}) {
+		t.Fatalf("after the first report: %+v", g)
+	}
+	wantSeen(t, "countries", g.Countries, []store.GeoSeen{{Value: "US", FirstSeen: t2, LastSeen: t2, Reports: 1}})
+	wantSeen(t, "networks", g.Networks, []store.GeoSeen{{Value: "bssid:b", FirstSeen: t2, LastSeen: t2, Reports: 1}, {Value: "gw:a", FirstSeen: t2, LastSeen: t2, Reports: 1}})
+
+	// A late, older report adds to the history but does not replace the
+	// latest fix or rules.
+	r = report("dev-g", 1, "heartbeat")
+	r.Geo = &store.GeoUpdate{At: t1, Fix: shenyang, Networks: []string{"gw:a"}}
+	storeReport(t, s, r)
+	g, err = s.GeoState(ctx, "dev-g")
+	must(t, err)
+	if !g.FirstSeen.Equal(t1) || !g.LastSeen.Equal(t2) || g.Last != denver || len(g.Active) != 1 {
+		t.Fatalf("after a late report: %+v", g)
+	}
+	wantSeen(t, "countries", g.Countries, []store.GeoSeen{{Value: "CN", FirstSeen: t1, LastSeen: t1, Reports: 1}, {Value: "US", FirstSeen: t2, LastSeen: t2, Reports: 1}})
+	wantSeen(t, "networks", g.Networks, []store.GeoSeen{{Value: "gw:a", FirstSeen: t1, LastSeen: t2, Reports: 2}, {Value: "bssid:b", FirstSeen: t2, LastSeen: t2, Reports: 1}})
+
+	// The newest report replaces the fix and clears the rules.
+	r = report("dev-g", 3, "scan")
+	r.Geo = &store.GeoUpdate{At: t3, Fix: shenyang, Networks: []string{"gw:a"}}
+	storeReport(t, s, r)
+	g, err = s.GeoState(ctx, "dev-g")
+	must(t, err)
+	if !g.LastSeen.Equal(t3) || g.Last != shenyang || g.Active != nil {
+		t.Fatalf("after the newest report: %+v", g)
+	}
+	wantSeen(t, "countries", g.Countries, []store.GeoSeen{{Value: "CN", FirstSeen: t1, LastSeen: t3, Reports: 2}, {Value: "US", FirstSeen: t2, LastSeen: t2, Reports: 1}})
+
+	// A duplicate seq changes nothing; a report without Geo neither.
+	r.Geo = &store.GeoUpdate{At: t3.Add(time.Hour), Fix: denver, Networks: []string{"gw:z"}}
+	dup, err := s.StoreReport(ctx, r)
+	must(t, err)
+	r = report("dev-g", 4, "scan")
+	storeReport(t, s, r)
+	again, err := s.GeoState(ctx, "dev-g")
+	must(t, err)
+	if !dup || !again.LastSeen.Equal(t3) || again.Last != shenyang || len(again.Networks) != 2 || again.Countries[0].Reports != 2 {
+		t.Fatalf("duplicate %v; state %+v", dup, again)
+	}
+
+	// Histories are per device; a fix without country adds no country.
+	r = report("dev-h", 1, "scan")
+	r.Geo = &store.GeoUpdate{At: t1, Fix: store.GeoFix{IP: "10.0.0.1"}}
+	storeReport(t, s, r)
+	h, err := s.GeoState(ctx, "dev-h")
+	must(t, err)
+	if h.Last.IP != "10.0.0.1" || len(h.Countries) != 0 || len(h.Networks) != 0 {
+		t.Fatalf("dev-h: %+v", h)
+	}
+	// The report and its history are one transaction: a report of an
+	// unknown device stores neither.
+	r = report("dev-nope", 1, "scan")
+	r.Geo = &store.GeoUpdate{At: t1, Fix: denver}
+	if _, err := s.StoreReport(ctx, r); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("report of an unknown device = %v", err)
+	}
+	if _, err := s.GeoState(ctx, "dev-nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GeoState of an unknown device = %v", err)
+	}
+}
+
+func wantSeen(t *testing.T, what string, got, want []store.GeoSeen) {
+	t.Helper()
+	if !slices.EqualFunc(got, want, func(a, b store.GeoSeen) bool {
+		return a.Value == b.Value && a.FirstSeen.Equal(b.FirstSeen) && a.LastSeen.Equal(b.LastSeen) && a.Reports == b.Reports
+	}) {
+		t.Errorf("%s = %+v, want %+v", what, got, want)
+	}
 }
