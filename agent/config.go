@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/farmwatch/farmwatch/agent/localapi"
 	"github.com/farmwatch/farmwatch/detectors"
 )
 
@@ -30,6 +31,10 @@ type Config struct {
 	// Enrollment lets managed configuration enroll the service on start.
 	Enrollment EnrollmentConfig `yaml:"enrollment"`
 	Queue      QueueConfig      `yaml:"queue"`
+	Schedule   ScheduleConfig   `yaml:"schedule"`
+	Watchdog   WatchdogConfig   `yaml:"watchdog"`
+	// LocalAPI is the local status API (see serve.go, docs/agent.md).
+	LocalAPI LocalAPIConfig `yaml:"local_api"`
 
 	// Source is the file the configuration was read from, "" if none.
 	Source string `yaml:"-"`
@@ -74,6 +79,44 @@ type QueueConfig struct {
 	// the lowest-severity reports are dropped first and counted; high and
 	// critical ones never.
 	MaxBytes ByteSize `yaml:"max_bytes"`
+}
+
+// ScheduleConfig sets when the run loop checks (see schedule.go).
+type ScheduleConfig struct {
+	// Intervals sets the time between two checks of a detector, by name;
+	// a detector not listed uses the fleet policy's scan_interval when the
+	// policy sets one, else its built-in interval (DefaultIntervals).
+	Intervals map[string]Duration `yaml:"intervals"`
+	// Jitter is the largest random delay added to each interval, as a
+	// fraction of it (0 to 0.5; default 0.1).
+	Jitter float64 `yaml:"jitter"`
+	// CycleTimeout bounds one whole check cycle (default 5m).
+	CycleTimeout Duration `yaml:"cycle_timeout"`
+	// Triggers turns on the re-checks after wake from sleep, a network
+	// change and a USB/display change (default true).
+	Triggers bool `yaml:"triggers"`
+	// PollInterval is how often the trigger sources are polled (default 30s).
+	PollInterval Duration `yaml:"poll_interval"`
+	// Debounce merges triggers that follow each other within this time
+	// into one check (default 30s).
+	Debounce Duration `yaml:"debounce"`
+	// MinTriggerGap is the shortest time between two trigger-driven
+	// checks (default 2m).
+	MinTriggerGap Duration `yaml:"min_trigger_gap"`
+}
+
+// WatchdogConfig bounds the agent's own resource use (see watchdog.go).
+type WatchdogConfig struct {
+	// MaxMemory is the resident memory limit (default 96MiB; 0 turns the
+	// memory check off).
+	MaxMemory ByteSize `yaml:"max_memory"`
+	// MaxCPUPercent is the limit of CPU time over Window, in percent of
+	// one core (default 10; 0 turns the CPU check off).
+	MaxCPUPercent float64 `yaml:"max_cpu_percent"`
+	// Window is the span the CPU use is averaged over (default 5m).
+	Window Duration `yaml:"window"`
+	// SampleInterval is the time between two samples (default 15s).
+	SampleInterval Duration `yaml:"sample_interval"`
 }
 
 // ByteSize is a size written "256MiB", "64MB" or a plain number of bytes.
@@ -134,6 +177,12 @@ func DefaultConfig(goos string, getenv func(string) string) Config {
 		Log:       LogConfig{Level: "info"},
 		Detectors: DetectorsConfig{Timeout: Duration(60 * time.Second), Concurrency: 2},
 		Queue:     QueueConfig{MaxBytes: 256 << 20},
+		Schedule: ScheduleConfig{
+			Jitter: 0.1, CycleTimeout: Duration(5 * time.Minute), Triggers: true,
+			PollInterval: Duration(30 * time.Second), Debounce: Duration(30 * time.Second), MinTriggerGap: Duration(2 * time.Minute),
+		},
+		Watchdog: WatchdogConfig{MaxMemory: 96 << 20, MaxCPUPercent: 10, Window: Duration(5 * time.Minute), SampleInterval: Duration(15 * time.Second)},
+		LocalAPI: LocalAPIConfig{Endpoint: localapi.DefaultEndpoint(goos), AdminGroups: localapi.DefaultAdminGroups(goos)},
 	}
 }
 
@@ -271,6 +320,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Enrollment.Token != "" && c.Enrollment.TokenFile != "" {
 		return fmt.Errorf("config: enrollment: set token or token_file, not both")
+	}
+	if err := c.Schedule.validate(); err != nil {
+		return err
+	}
+	if err := c.Watchdog.validate(); err != nil {
+		return err
+	}
+	if err := c.LocalAPI.validate(); err != nil {
+		return err
 	}
 	for _, n := range c.Detectors.Enabled {
 		if _, ok := detectors.Lookup(n); !ok {

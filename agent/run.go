@@ -47,6 +47,20 @@ type Agent struct {
 	// checkNow asks the run loop for a check before its schedule; see
 	// RequestCheck.
 	checkNow chan string
+
+	// After is the run loop's timer (default time.After); tests give it
+	// and Now a fake clock.
+	After func(time.Duration) <-chan time.Time
+	// Usage samples the agent's own resource use for the watchdog
+	// (default SelfUsage).
+	Usage UsageSampler
+	// watch polls the re-check triggers (nil: the real host's, made by
+	// Run when Config.Schedule.Triggers is on).
+	watch *triggerWatch
+	// lastRun holds each detector's latest results (see check).
+	lastRun map[string]detectorRun
+	// status keeps what the local status API tells (status.go).
+	status statusBook
 }
 
 // OpenAgent loads the enrollment of cfg.StateDir and opens the queue.
@@ -197,24 +211,37 @@ func (a *Agent) scanner() *Scanner {
 	return s
 }
 
-// Check runs one check cycle: scan (or, when snap is not nil, evaluate
-// that recorded snapshot instead of the live host), then sign and enqueue
-// the report.
+// Check runs one full check cycle: scan every enabled detector (or, when
+// snap is not nil, evaluate that recorded snapshot instead of the live
+// host), then sign and enqueue the report.
 func (a *Agent) Check(ctx context.Context, snap *detectors.Snapshot) (*ScanResult, error) {
+	return a.CheckDetectors(ctx, snap, nil)
+}
+
+// CheckDetectors is the one path every check takes (the run loop's
+// scheduled and triggered checks, RunOnce, Check): observe the detectors
+// named in only (nil: every enabled one), merge their fresh results with
+// the latest results of the other enabled detectors, so the report is the
+// device's whole current state, then sign and enqueue it.
+func (a *Agent) CheckDetectors(ctx context.Context, snap *detectors.Snapshot, only []string) (*ScanResult, error) {
 	var (
 		res *ScanResult
 		err error
 	)
+	defer func() { a.status.recordCheck(a.Now().UTC(), res, err) }() // for the local status API (status.go)
+	sc := a.scanner()
+	sc.Only = only
 	if snap != nil {
-		res, err = a.scanner().ScanSnapshot(snap)
+		res, err = sc.ScanSnapshot(snap)
 	} else {
-		res, err = a.scanner().Scan(ctx, a.host())
+		res, err = sc.Scan(ctx, a.host())
 	}
 	if err != nil {
 		return nil, err
 	}
+	res = a.mergeLast(res)
 	r := &transport.Report{Kind: transport.KindScan, Findings: res.Findings, Context: a.context(res)}
-	if _, err := a.submit(ctx, r); err != nil {
+	if _, err = a.submit(ctx, r); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -264,7 +291,7 @@ func (a *Agent) context(res *ScanResult) transport.ReportContext {
 		c.Host.Hostname = res.Host.Hostname
 	}
 	for _, d := range res.Detectors {
-		c.Detectors = append(c.Detectors, transport.DetectorHealth{Name: d.Name, Status: string(d.Status), Error: d.Error, DurationMS: d.DurationMS})
+		c.Detectors = append(c.Detectors, transport.DetectorHealth{Name: d.Name, Status: string(d.Status), Error: d.Error, DurationMS: d.DurationMS, RanAt: a.ranAt(d.Name)})
 	}
 	c.Network.KVMSerials = KVMIdentities(res.Findings, a.state.FleetKey)
 	contributeContext(&c, res.Observations, a.state.FleetKey)
@@ -371,20 +398,63 @@ func (a *Agent) RunOnce(ctx context.Context, snap *detectors.Snapshot) (*ScanRes
 	return res, n, errors.Join(err, derr)
 }
 
-// Run loops until ctx ends: a check every scan interval (with up to 10 %
-// jitter), a heartbeat when nothing was sent for the heartbeat interval,
-// continuous delivery, policy refresh when the collector announces a new
-// version, and certificate renewal when due. On return it sends a
-// "stopping" report when the network allows.
+// Run loops until ctx ends: each enabled detector is checked on its own
+// interval with jitter (schedule.go), earlier after a trigger (wake from
+// sleep, network or USB/display change, RequestCheck; triggers.go), every
+// report carrying all detectors' latest results; a heartbeat goes out when
+// nothing was sent for the heartbeat interval; delivery is continuous; the
+// fleet policy is refreshed when the collector announces a new version;
+// the certificate is renewed when due; the watchdog keeps the agent light
+// (watchdog.go). On return it sends a "stopping" report when the network
+// allows.
 func (a *Agent) Run(ctx context.Context) error {
+	after := a.After
+	if after == nil {
+		after = time.After
+	}
+	cfg := a.Config.Schedule
 	// The sender runs until ctx ends (it retries every failure itself).
 	senderDone := make(chan error, 1)
 	sctx, stopSender := context.WithCancel(ctx)
 	go func() { senderDone <- a.sender.Run(sctx) }()
 	a.startServices(sctx)
+
+	var helpers sync.WaitGroup
+	triggers := make(chan Trigger, 8)
+	if cfg.Triggers {
+		w := a.watch
+		if w == nil {
+			w = newTriggerWatch(a.Log.Named("triggers"))
+		}
+		helpers.Go(func() {
+			w.run(sctx, time.Duration(cfg.PollInterval), after, func(t Trigger) {
+				select {
+				case triggers <- t:
+				default: // the loop is busy with earlier triggers; they merge anyway
+				}
+			})
+		})
+	}
+	shed := make(chan struct{}, 1)
+	usage := a.Usage
+	if usage == nil {
+		usage = SelfUsage()
+	}
+	wd := &watchdog{
+		cfg: a.Config.Watchdog, sample: usage, log: a.Log.Named("watchdog"), event: a.event, relieve: freeOSMemory,
+		shed: func() {
+			select {
+			case shed <- struct{}{}:
+			default:
+			}
+		},
+	}
+	helpers.Go(func() { wd.run(sctx, a.Now, after) })
+
 	defer func() {
 		stopSender()
 		<-senderDone
+		helpers.Wait()
 		a.waitServices()
 		stop, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -392,26 +462,34 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.Log.Warn("stopping report not delivered (it stays queued)", zap.Error(err))
 		}
 	}()
+
+	sched := newSchedule(cfg, jitter)
 	lastSent := time.Time{}
-	nextCheck := a.Now()
 	for {
 		now := a.Now()
-		scan, hb := a.intervals()
-		switch {
-		case !now.Before(nextCheck):
+		_, hb := a.intervals()
+		sched.fleetScan, sched.fleetSet = a.fleetScan()
+		enabled := a.enabledDetectors()
+		if due, why := sched.due(now, enabled); len(due) > 0 {
 			if err := a.RenewIfDue(ctx); err != nil {
 				a.Log.Warn("certificate renewal failed; will retry", zap.Error(err))
 			}
 			if err := a.RefreshPolicy(ctx); err != nil {
 				a.Log.Warn("fleet policy not refreshed", zap.Error(err))
 			}
-			if _, err := a.Check(ctx, nil); err != nil {
+			// A new policy may have changed what is enabled.
+			due = slices.DeleteFunc(due, func(n string) bool { return !slices.Contains(a.enabledDetectors(), n) })
+			a.Log.Debug("checking", zap.Strings("detectors", due), zap.Strings("why", why))
+			cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.CycleTimeout))
+			_, err := a.CheckDetectors(cctx, nil, due)
+			cancel()
+			if err != nil {
 				a.Log.Error("check failed", zap.Error(err))
 			} else {
 				lastSent = now
 			}
-			nextCheck = now.Add(scan + jitter(scan/10))
-		case now.Sub(lastSent) >= hb:
+			sched.ran(due, now)
+		} else if now.Sub(lastSent) >= hb {
 			if err := a.Heartbeat(ctx); err != nil {
 				a.Log.Error("heartbeat not queued", zap.Error(err))
 			}
@@ -425,14 +503,21 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.Log.Warn("fleet policy not refreshed", zap.Error(err))
 			}
 		}
-		wait := min(nextCheck.Sub(a.Now()), lastSent.Add(hb).Sub(a.Now()), time.Minute)
+		now = a.Now()
+		next := sched.wake(now, enabled)
+		a.status.recordNextCheck(next)
+		wait := min(next.Sub(now), lastSent.Add(hb).Sub(now), time.Minute)
 		select {
 		case <-ctx.Done():
 			return nil
 		case reason := <-a.checkNow:
 			a.Log.Info("check requested", zap.String("reason", reason))
-			nextCheck = a.Now()
-		case <-time.After(max(wait, time.Second)):
+			sched.trigger(Trigger{Reason: TriggerRequest, Immediate: true}, a.Now(), enabled)
+		case t := <-triggers:
+			sched.trigger(t, a.Now(), enabled)
+		case <-shed:
+			sched.shedNext()
+		case <-after(max(wait, time.Second)):
 		}
 	}
 }
@@ -453,6 +538,14 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return rand.N(d)
+}
+
+// fleetScan returns the fleet scan interval and whether the policy sets
+// it explicitly.
+func (a *Agent) fleetScan() (time.Duration, bool) {
+	scan, _ := a.intervals()
+	p := a.Policy()
+	return scan, p != nil && p.Policy.ScanInterval != ""
 }
 
 func (a *Agent) intervals() (scan, heartbeat time.Duration) {

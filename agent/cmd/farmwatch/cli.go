@@ -83,6 +83,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "state directory (default: "+agent.DefaultPaths(runtime.GOOS, os.Getenv).State+", or $"+agent.EnvStateDir+")")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (default from config, info)")
 	root.AddCommand(scanCmd(g), snapshotCmd(g), enrollCmd(g), runCmd(g), versionCmd(g))
+	root.AddCommand(statusCmd(g), doctorCmd(g))
+	root.AddCommand(serviceCmd(g), trayCmd(g))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 
 	err := root.ExecuteContext(ctx)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/farmwatch/farmwatch/agent"
+	"github.com/farmwatch/farmwatch/agent/svc"
 	"github.com/farmwatch/farmwatch/detectors"
 	"github.com/farmwatch/farmwatch/transport"
 )
@@ -91,18 +92,20 @@ func enroll(ctx context.Context, cfg agent.Config, server, token, tokenFile, caF
 
 func runCmd(g *globals) *cobra.Command {
 	var (
-		once     bool
-		timeout  time.Duration
-		snapshot string
+		once           bool
+		timeout        time.Duration
+		snapshot       string
+		windowsService bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [--once]",
 		Short: "run the agent in the foreground: check on schedule and deliver signed reports (what the service runs)",
-		Long: `run checks this laptop on the fleet policy's schedule, signs each report with
-the device key into the durable queue, and delivers the queue to the
-collector over mTLS. With --once it runs one check, waits until the
-collector acknowledged every queued report, and exits 0 (1 if delivery
-failed within --timeout). If the device is not enrolled and the
+		Long: `run checks this laptop on a schedule (each detector on its own interval, and
+again after wake from sleep, a network change or a USB/display change;
+docs/service.md), signs each report with the device key into the durable
+queue, and delivers the queue to the collector over mTLS. With --once it
+runs one full check, waits until the collector acknowledged every queued
+report, and exits 0 (1 if delivery failed within --timeout). If the device is not enrolled and the
 configuration has an enrollment section, it enrolls first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -132,7 +135,10 @@ configuration has an enrollment section, it enrolls first.`,
 			}
 			defer a.Close()
 			if !once {
-				return a.Run(cmd.Context())
+				// Under a service manager (systemd, launchd, the Windows
+				// SCM) the manager starts and stops it; from a terminal it
+				// runs until interrupted.
+				return svc.Run(cmd.Context(), svc.Name, windowsService, log, a.Serve)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
@@ -151,6 +157,8 @@ configuration has an enrollment section, it enrolls first.`,
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "run one check, deliver, and exit")
+	cmd.Flags().BoolVar(&windowsService, "windows-service", false, "Windows: run as a service even when the service manager is not detected (Wine)")
+	cmd.Flags().MarkHidden("windows-service")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "with --once: give up delivering after this long")
 	cmd.Flags().StringVar(&snapshot, "snapshot", "", "with --once: report the evaluation of this snapshot file instead of the live host (tests, demos, replaying a recorded laptop)")
 	return cmd
