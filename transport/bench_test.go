@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/detectors"
+	"github.com/farmwatch/farmwatch/detectors/detectortest"
 )
 
 // typicalReport is a scan report of a laptop with three findings and
@@ -32,7 +33,7 @@ func typicalReport(k DeviceKey) *Report {
 // encoding plus an ECDSA P-256 signature. It also reports the envelope's
 // size on the wire.
 func BenchmarkSignReport(b *testing.B) {
-	k, err := LoadOrCreateKey(testDir(b))
+	k, err := LoadOrCreateKey(detectortest.TempDir(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func BenchmarkSignReport(b *testing.B) {
 // BenchmarkVerifyReport measures the collector's share: signature check,
 // strict decode and validation.
 func BenchmarkVerifyReport(b *testing.B) {
-	k, err := LoadOrCreateKey(testDir(b))
+	k, err := LoadOrCreateKey(detectortest.TempDir(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func BenchmarkVerifyReport(b *testing.B) {
 // number, signature, and the durable queue with fsync (one caller, so no
 // group commit helps it).
 func BenchmarkSubmit(b *testing.B) {
-	dir := testDir(b)
+	dir := detectortest.TempDir(b)
 	k, err := LoadOrCreateKey(dir)
 	if err != nil {
 		b.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/farmwatch/farmwatch/detectors"
+	"github.com/farmwatch/farmwatch/detectors/detectortest"
 )
 
 // TestOutboxHoldsProtectedReportsWhenFull: at the queue's hard limit a
@@ -15,7 +16,7 @@ import (
 // the next report once there is room.
 func TestOutboxHoldsProtectedReportsWhenFull(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	k, err := LoadOrCreateKey(dir)
 	if err != nil {
 		t.Fatal(err)

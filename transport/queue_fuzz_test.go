@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/farmwatch/farmwatch/detectors/detectortest"
 )
 
 // FuzzQueueRecover opens a queue whose directory holds arbitrary bytes as a
@@ -31,7 +33,7 @@ func FuzzQueueRecover(f *testing.F) {
 	f.Add([]byte("FWQS\x02\x00\x00\x00"), journal)
 
 	f.Fuzz(func(t *testing.T, seg, journal []byte) {
-		dir := testDir(t)
+		dir := detectortest.TempDir(t)
 		segPath := filepath.Join(dir, "seg-0000000000000001.fwq")
 		if err := os.WriteFile(segPath, seg, 0o600); err != nil {
 			t.Fatal(err)

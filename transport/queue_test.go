@@ -22,6 +22,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/farmwatch/farmwatch/detectors/detectortest"
 )
 
 // queueTestOpen opens a queue (in a new directory when opts.Dir is empty)
@@ -29,7 +31,7 @@ import (
 func queueTestOpen(t testing.TB, opts QueueOptions) *Queue {
 	t.Helper()
 	if opts.Dir == "" {
-		opts.Dir = testDir(t)
+		opts.Dir = detectortest.TempDir(t)
 	}
 	q, err := OpenQueue(opts)
 	if err != nil {
@@ -94,7 +96,7 @@ func queueSnapshotDir(t *testing.T, dir string) map[string]string {
 
 func TestQueueRoundTrip(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	q := queueTestOpen(t, QueueOptions{Dir: dir, SegmentBytes: 512})
 	ctx := t.Context()
 
@@ -156,7 +158,7 @@ func TestQueueRoundTrip(t *testing.T) {
 
 func TestQueueIDsContinueAfterEverySegmentIsGone(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	opts := QueueOptions{Dir: dir, SegmentBytes: 64, NoSync: true} // one record per segment
 	q := queueTestOpen(t, opts)
 	for i := range 3 {
@@ -211,7 +213,7 @@ func TestQueuePeekLimits(t *testing.T) {
 
 func TestQueueReady(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	q := queueTestOpen(t, QueueOptions{Dir: dir, NoSync: true})
 	select {
 	case <-q.Ready():
@@ -265,7 +267,7 @@ func TestQueueClosedAndCanceled(t *testing.T) {
 
 func TestQueueRejectsBadInput(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	for _, opts := range []QueueOptions{
 		{},
 		{Dir: dir, ProtectFrom: 6},
@@ -313,7 +315,7 @@ func TestQueueSegmentNames(t *testing.T) {
 
 func TestQueueLocked(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	q := queueTestOpen(t, QueueOptions{Dir: dir, NoSync: true})
 	_, err := OpenQueue(QueueOptions{Dir: dir, NoSync: true})
 	if !errors.Is(err, ErrLocked) {
@@ -334,7 +336,7 @@ func TestQueueLockedByAnotherProcess(t *testing.T) {
 		t.Skip("the child process test runs on unix; TestQueueLocked covers LockFileEx")
 	}
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	queueTestOpen(t, QueueOptions{Dir: dir, NoSync: true})
 	out, err := queueChild(dir, "lock", "0").Output()
 	if err != nil {
@@ -350,7 +352,7 @@ func TestQueueBadVersion(t *testing.T) {
 	for _, file := range []string{"seg-0000000000000001.fwq", queueJournalName} {
 		t.Run(file, func(t *testing.T) {
 			t.Parallel()
-			dir := testDir(t)
+			dir := detectortest.TempDir(t)
 			q := queueTestOpen(t, QueueOptions{Dir: dir, NoSync: true})
 			for i := range 3 {
 				if _, err := q.Enqueue(t.Context(), 3, queueTestData(fmt.Sprint(i), 50)); err != nil {
@@ -481,7 +483,7 @@ func TestQueueCapacity(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			opts := tc.opts
-			opts.Dir, opts.MaxBytes, opts.NoSync = testDir(t), 1000, true
+			opts.Dir, opts.MaxBytes, opts.NoSync = detectortest.TempDir(t), 1000, true
 			q := queueTestOpen(t, opts)
 			for i, st := range tc.steps {
 				before := q.Stats()
@@ -574,7 +576,7 @@ func TestQueueCapacityModel(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	opts := QueueOptions{Dir: testDir(t), MaxBytes: 3000, SegmentBytes: 1024, NoSync: true}
+	opts := QueueOptions{Dir: detectortest.TempDir(t), MaxBytes: 3000, SegmentBytes: 1024, NoSync: true}
 	q := queueTestOpen(t, opts)
 	m := &queueModel{max: 3000, hard: 3750, protect: 3}
 	for op := range 3000 {
@@ -668,7 +670,7 @@ func TestQueueEnqueueBatch(t *testing.T) {
 
 func TestQueueSegmentsDeletedAndCompacted(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	opts := QueueOptions{Dir: dir, SegmentBytes: 4096, NoSync: true}
 	q := queueTestOpen(t, opts)
 	var want []QueueItem
@@ -814,7 +816,7 @@ func TestQueueGroupCommit(t *testing.T) {
 // and the end offset of each record in the segment.
 func queueSegmentFixture(t *testing.T) (seg, journal []byte, live []QueueItem, ends []int) {
 	t.Helper()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	q := queueTestOpen(t, QueueOptions{Dir: dir, NoSync: true})
 	end := queueHeaderLen
 	for i := range 12 {
@@ -849,7 +851,7 @@ func queueSegmentFixture(t *testing.T) (seg, journal []byte, live []QueueItem, e
 // journal bytes, and returns its live items.
 func queueOpenFiles(t *testing.T, seg, journal []byte, log *zap.Logger) (*Queue, []QueueItem) {
 	t.Helper()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	if err := os.WriteFile(filepath.Join(dir, "seg-0000000000000001.fwq"), seg, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -1006,7 +1008,7 @@ func TestQueueDamagedHeader(t *testing.T) {
 
 func TestQueueDamagedOnRead(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	log, logs := queueObserved()
 	q := queueTestOpen(t, QueueOptions{Dir: dir, NoSync: true, Log: log})
 	for i := range 3 {
@@ -1123,7 +1125,7 @@ func TestQueueKill9(t *testing.T) {
 		t.Skip("runs child processes")
 	}
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 3))

@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/farmwatch/farmwatch/detectors"
+	"github.com/farmwatch/farmwatch/detectors/detectortest"
 )
 
 func testKey(t *testing.T) DeviceKey {
 	t.Helper()
-	k, err := LoadOrCreateKey(testDir(t))
+	k, err := LoadOrCreateKey(detectortest.TempDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func testReport(k DeviceKey) *Report {
 
 func TestKeyPersistsAndIsPrivate(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	k1, err := LoadOrCreateKey(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +208,7 @@ func TestHashIdentifier(t *testing.T) {
 
 func TestSeqCounterNeverReuses(t *testing.T) {
 	t.Parallel()
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	c, err := OpenSeqCounter(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -272,7 +273,7 @@ func TestPolicyVersionAndValidate(t *testing.T) {
 	if s, h := (&FleetPolicy{}).Intervals(); s != time.Hour || h != 15*time.Minute {
 		t.Errorf("defaults %v %v", s, h)
 	}
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	doc := &PolicyDoc{Version: v1, Policy: p1}
 	if err := SavePolicy(dir, doc); err != nil {
 		t.Fatal(err)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -18,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/farmwatch/farmwatch/detectors"
+	"github.com/farmwatch/farmwatch/detectors/detectortest"
 )
 
 // fakeSource is a Source with fixed facts that records check requests.
@@ -45,42 +44,13 @@ func (f *fakeSource) requested() []string {
 	return slices.Clone(f.requests)
 }
 
-// testDir is t.TempDir, except on Windows: Go's os.RemoveAll fails under
-// Wine 8, so there the directory is removed file by file and leftovers
-// are only logged.
-func testDir(t testing.TB) string {
-	if runtime.GOOS != "windows" {
-		return t.TempDir()
-	}
-	dir, err := os.MkdirTemp("", "farmwatch-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		var paths []string
-		filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-			if err == nil {
-				paths = append(paths, p)
-			}
-			return nil
-		})
-		slices.Reverse(paths)
-		for _, p := range paths {
-			if err := os.Remove(p); err != nil {
-				t.Logf("cleanup: %v", err)
-			}
-		}
-	})
-	return dir
-}
-
 // testEndpoint is a fresh endpoint: a socket in a new directory, or a
 // pipe with a random name on Windows.
 func testEndpoint(t testing.TB) string {
 	if runtime.GOOS == "windows" {
 		return fmt.Sprintf(`\\.\pipe\farmwatch-test-%d`, rand.Uint64())
 	}
-	return filepath.Join(testDir(t), "fw.sock")
+	return filepath.Join(detectortest.TempDir(t), "fw.sock")
 }
 
 // startServer serves src at endpoint until the test ends and waits until

@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc/mgr"
+
+	"github.com/farmwatch/farmwatch/detectors/detectortest"
 )
 
 // helperArg marks a test binary started by the service manager as the
@@ -54,7 +56,7 @@ func TestWindowsServiceLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := testDir(t)
+	dir := detectortest.TempDir(t)
 	marker := filepath.Join(dir, "marker")
 	name := fmt.Sprintf("farmwatch-test-%d", time.Now().UnixNano()%1e9)
 	o := Options{Name: name, Executable: exe, Arguments: []string{"-test.run=^TestServiceHelper$", helperArg, name, marker}}

@@ -61,9 +61,13 @@ func (f *ingestFixture) batch(tb testing.TB, seq uint64) []byte {
 }
 
 // benchIngest measures verify + store per report (signing is the
-// agent's cost and is done before the timer starts).
-func benchIngest(b *testing.B, st store.Store) {
+// agent's cost and is done before the timer starts), from the public
+// address ip; with, when not nil, adds to the ingest path (geo).
+func benchIngest(b *testing.B, st store.Store, ip string, with func(*ingestFixture)) {
 	f := newIngestFixture(b, st)
+	if with != nil {
+		with(f)
+	}
 	bodies := make([][]byte, b.N)
 	for i := range bodies {
 		bodies[i] = f.batch(b, uint64(i+1))
@@ -72,7 +76,7 @@ func benchIngest(b *testing.B, st store.Store) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		resp, err := f.in.Ingest(ctx, f.dev, "203.0.113.7", bodies[i])
+		resp, err := f.in.Ingest(ctx, f.dev, ip, bodies[i])
 		if err != nil || resp.Results[0].Status != transport.StatusStored {
 			b.Fatalf("ingest %d: %+v %v", i, resp, err)
 		}
@@ -81,22 +85,27 @@ func benchIngest(b *testing.B, st store.Store) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reports/s")
 }
 
-func BenchmarkIngestSQLite(b *testing.B) {
-	st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), zap.NewNop())
+// benchStore opens the store a benchmark ingests into: SQLite in a new
+// directory, or the local PostgreSQL.
+func benchStore(b *testing.B, backend string) store.Store {
+	dsn := filepath.Join(b.TempDir(), "bench.db")
+	if backend == "postgres" {
+		dsn = storetest.PostgresDSN(b)
+	}
+	st, err := store.Open(context.Background(), dsn, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
-	benchIngest(b, st)
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+func BenchmarkIngestSQLite(b *testing.B) {
+	benchIngest(b, benchStore(b, "sqlite"), "203.0.113.7", nil)
 }
 
 func BenchmarkIngestPostgres(b *testing.B) {
-	st, err := store.Open(context.Background(), storetest.PostgresDSN(b), zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	benchIngest(b, st)
+	benchIngest(b, benchStore(b, "postgres"), "203.0.113.7", nil)
 }
 
 // FuzzIngest feeds arbitrary batch bodies to the ingest path: it never

@@ -11,7 +11,7 @@
 //   - proc.json: {"processes":[…],"sockets":[…]} for the process table;
 //   - goldens (observation.json, findings.json …) next to them.
 //
-// It is imported only by tests.
+// It is imported only by tests (TempDir also by tests outside detectors).
 package detectortest
 
 import (
@@ -24,6 +24,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -41,6 +43,38 @@ var Update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 // FixedTime is the clock of fixture hosts.
 var FixedTime = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+// TempDir is t.TempDir, except on Windows: Go's os.RemoveAll fails under
+// Wine 8 ("unlinkat: Invalid function"), which would fail every test at
+// cleanup, so there the directory is removed file by file and leftovers
+// are only logged. Tests of every package whose Windows code runs under
+// Wine use it.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	if runtime.GOOS != "windows" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp("", "farmwatch-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var paths []string
+		filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if err == nil {
+				paths = append(paths, p)
+			}
+			return nil
+		})
+		slices.Reverse(paths) // files before their directories
+		for _, p := range paths {
+			if err := os.Remove(p); err != nil {
+				t.Logf("cleanup: %v", err)
+			}
+		}
+	})
+	return dir
+}
 
 // ParseFS turns a txtar archive into a filesystem.
 func ParseFS(data []byte) fstest.MapFS {

@@ -65,7 +65,8 @@ func TestNativeKeyboardLayouts(t *testing.T) {
 		}
 		t.Fatalf("create HKCU\\%s: %v", preloadPath, err)
 	}
-	defer k.Close()
+	// Registered first, so it runs after the cleanups below that use k.
+	t.Cleanup(func() { k.Close() })
 	slot := fmt.Sprint(90 + os.Getpid()%9)
 	old, _, oldErr := k.GetStringValue(slot)
 	if err := k.SetStringValue(slot, "00000412"); err != nil {
