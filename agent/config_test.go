@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/farmwatch/farmwatch/detectors"
 	_ "github.com/farmwatch/farmwatch/detectors/remoteaccess"
 )
 
@@ -114,5 +115,29 @@ func TestConfigErrors(t *testing.T) {
 	os.WriteFile(empty, nil, 0o644)
 	if _, err := LoadConfig(LoadOptions{GOOS: "linux", Getenv: envOf(map[string]string{EnvTimeout: "x"}), ConfigPath: empty}); err == nil {
 		t.Error("a bad FARMWATCH_DETECTOR_TIMEOUT was accepted")
+	}
+}
+
+// TestExampleConfigLoads keeps the annotated example that packages ship
+// (packaging/config/farmwatch.yaml) valid: every key known, every detector
+// section accepted by its detector.
+func TestExampleConfigLoads(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig(LoadOptions{GOOS: "linux", Getenv: func(string) string { return "" }, ConfigPath: filepath.Join("..", "packaging", "config", "farmwatch.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"remoteaccess", "colocation", "geodrift"} {
+		raw, err := cfg.PolicyJSON(name)
+		if err != nil {
+			t.Fatalf("policy.%s: %v", name, err)
+		}
+		info, ok := detectors.Lookup(name)
+		if !ok {
+			t.Fatalf("detector %s not registered in this test binary", name)
+		}
+		if _, err := info.New().DecodePolicy(raw); err != nil || len(raw) == 0 {
+			t.Errorf("policy.%s (%s): %v", name, raw, err)
+		}
 	}
 }
