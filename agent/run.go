@@ -186,7 +186,7 @@ func (a *Agent) RefreshPolicy(ctx context.Context) error {
 	a.mu.Lock()
 	a.policy = doc
 	a.mu.Unlock()
-	a.applyServicePolicies()
+	a.syncServices()
 	a.Log.Info("fleet policy applied", zap.String("version", doc.Version), zap.String("previous", have))
 	return nil
 }
@@ -468,7 +468,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for {
 		now := a.Now()
 		_, hb := a.intervals()
-		sched.fleetScan, sched.fleetSet = a.fleetScan()
+		sched.setFleet(a.fleetScan())
 		enabled := a.enabledDetectors()
 		if due, why := sched.due(now, enabled); len(due) > 0 {
 			if err := a.RenewIfDue(ctx); err != nil {
@@ -504,6 +504,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 		now = a.Now()
+		sched.setFleet(a.fleetScan()) // a policy fetched in this pass applies at once
 		next := sched.wake(now, enabled)
 		a.status.recordNextCheck(next)
 		wait := min(next.Sub(now), lastSent.Add(hb).Sub(now), time.Minute)

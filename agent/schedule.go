@@ -78,7 +78,8 @@ type schedule struct {
 	// jitter returns a random duration in [0, d).
 	jitter func(d time.Duration) time.Duration
 
-	next map[string]time.Time
+	next    map[string]time.Time
+	lastRan map[string]time.Time
 
 	// The pending trigger-driven check.
 	pending       map[string]bool // detectors; nil when none pending
@@ -90,7 +91,26 @@ type schedule struct {
 }
 
 func newSchedule(cfg ScheduleConfig, jitter func(time.Duration) time.Duration) *schedule {
-	return &schedule{cfg: cfg, jitter: jitter, next: map[string]time.Time{}, fleetScan: time.Hour}
+	return &schedule{cfg: cfg, jitter: jitter, next: map[string]time.Time{}, lastRan: map[string]time.Time{}, fleetScan: time.Hour}
+}
+
+// setFleet applies the fleet policy's scan interval. When it changes, the
+// detectors that follow it are rescheduled from their last run at once,
+// instead of keeping the times the old interval gave them.
+func (s *schedule) setFleet(scan time.Duration, set bool) {
+	if scan == s.fleetScan && set == s.fleetSet {
+		return
+	}
+	before := map[string]time.Duration{}
+	for n := range s.lastRan {
+		before[n] = s.interval(n)
+	}
+	s.fleetScan, s.fleetSet = scan, set
+	for n, at := range s.lastRan {
+		if iv := s.interval(n); iv != before[n] {
+			s.next[n] = at.Add(iv + s.jitter(time.Duration(float64(iv)*s.cfg.Jitter)))
+		}
+	}
 }
 
 // interval is the time between two checks of detector name.
@@ -216,6 +236,7 @@ func (s *schedule) ran(names []string, now time.Time) {
 	for _, n := range names {
 		iv := s.interval(n)
 		s.next[n] = now.Add(iv + s.jitter(time.Duration(float64(iv)*s.cfg.Jitter)))
+		s.lastRan[n] = now
 	}
 	if s.pending != nil && !now.Before(s.triggerAt()) {
 		s.pending = nil

@@ -78,6 +78,32 @@ func TestScheduleIntervals(t *testing.T) {
 	}
 }
 
+// TestScheduleFleetIntervalChange: a new fleet scan interval reschedules
+// the detectors that follow it from their last run, at once; detectors
+// with an interval of their own keep their time, and the same interval
+// announced again changes nothing.
+func TestScheduleFleetIntervalChange(t *testing.T) {
+	t.Parallel()
+	s := testSchedule()
+	s.cfg.Intervals = map[string]Duration{"kvm": Duration(5 * time.Minute)}
+	s.ran([]string{"remoteaccess", "kvm"}, t0)
+	if got := s.next["remoteaccess"]; !got.Equal(t0.Add(15 * time.Minute)) {
+		t.Fatalf("remoteaccess next %v, want its built-in 15m", got)
+	}
+	s.setFleet(2*time.Hour, true)
+	if got := s.next["remoteaccess"]; !got.Equal(t0.Add(2 * time.Hour)) {
+		t.Errorf("after the fleet interval became 2h, remoteaccess next %v, want %v", got, t0.Add(2*time.Hour))
+	}
+	if got := s.next["kvm"]; !got.Equal(t0.Add(5 * time.Minute)) {
+		t.Errorf("kvm has its own interval; next %v, want %v", got, t0.Add(5*time.Minute))
+	}
+	s.next["remoteaccess"] = t0.Add(3 * time.Hour) // as if it had run since
+	s.setFleet(2*time.Hour, true)
+	if got := s.next["remoteaccess"]; !got.Equal(t0.Add(3 * time.Hour)) {
+		t.Errorf("the same interval again moved remoteaccess to %v", got)
+	}
+}
+
 // TestScheduleJitterBounds: the next check lands within [interval,
 // interval*(1+jitter)) with the real jitter function.
 func TestScheduleJitterBounds(t *testing.T) {
