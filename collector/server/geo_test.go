@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/farmwatch/farmwatch/collector/geo"
 	"github.com/farmwatch/farmwatch/collector/geo/geotest"
@@ -45,49 +43,28 @@ func (p *proxyFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // front that maps each device to a public address.
 func newGeoCollector(t *testing.T) (*testCollector, *proxyFront) {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	res, err := Initialize(ctx, InitOptions{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	city, asn, err := geotest.Files(dir, geotest.FixtureCities, geotest.FixtureASNs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(res.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.GeoIP.CityDB, cfg.GeoIP.ASNDB = city, asn
-	cfg.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}
-	st, err := store.Open(ctx, cfg.DatabaseDSN(), zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	var roster []store.RosterEntry
-	for _, o := range []string{"home@corp.example", "astrill@corp.example", "relay@corp.example"} {
-		roster = append(roster, store.RosterEntry{Owner: o, City: "Denver", Country: "US", Latitude: 39.7392, Longitude: -104.9903, TimeZone: "America/Denver"})
-	}
-	if err := st.ImportRoster(ctx, roster); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(cfg, st, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := &proxyFront{next: srv.AgentHandler()}
-	ts := httptest.NewUnstartedServer(front)
-	ts.EnableHTTP2 = true
-	ts.TLS = srv.AgentTLSConfig()
-	ts.StartTLS()
-	t.Cleanup(ts.Close)
-	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCollector{t: t, dir: dir, cfg: cfg, store: st, srv: srv, ts: ts, caPEM: ca}, front
+	front := &proxyFront{}
+	c := newCollectorWith(t, collectorSetup{
+		config: func(dir string, cfg *Config) {
+			city, asn, err := geotest.Files(dir, geotest.FixtureCities, geotest.FixtureASNs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.GeoIP.CityDB, cfg.GeoIP.ASNDB = city, asn
+			cfg.TrustedProxies = []string{"127.0.0.0/8", "::1/128"}
+		},
+		seed: func(st store.Store) {
+			var roster []store.RosterEntry
+			for _, o := range []string{"home@corp.example", "astrill@corp.example", "relay@corp.example"} {
+				roster = append(roster, store.RosterEntry{Owner: o, City: "Denver", Country: "US", Latitude: 39.7392, Longitude: -104.9903, TimeZone: "America/Denver"})
+			}
+			if err := st.ImportRoster(context.Background(), roster); err != nil {
+				t.Fatal(err)
+			}
+		},
+		front: func(h http.Handler) http.Handler { front.next = h; return front },
+	})
+	return c, front
 }
 
 // send delivers one scan report with geo signals and a gateway hash.

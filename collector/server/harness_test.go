@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -30,6 +31,28 @@ type testCollector struct {
 
 func newCollector(t *testing.T, mutate func(*Config)) *testCollector {
 	t.Helper()
+	return newCollectorWith(t, collectorSetup{config: func(_ string, cfg *Config) {
+		if mutate != nil {
+			mutate(cfg)
+		}
+	}})
+}
+
+// collectorSetup adapts newCollectorWith's collector; every field is
+// optional.
+type collectorSetup struct {
+	// config changes the configuration init wrote in dir.
+	config func(dir string, cfg *Config)
+	// seed fills the store before the collector serves.
+	seed func(store.Store)
+	// front wraps the agent handler (a reverse proxy in front of it).
+	front func(http.Handler) http.Handler
+}
+
+// newCollectorWith is a real collector: init in a temporary directory,
+// SQLite, the agent listener over real TLS.
+func newCollectorWith(t *testing.T, setup collectorSetup) *testCollector {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	res, err := Initialize(ctx, InitOptions{Dir: dir})
@@ -40,24 +63,38 @@ func newCollector(t *testing.T, mutate func(*Config)) *testCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mutate != nil {
-		mutate(cfg)
+	if setup.config != nil {
+		setup.config(dir, cfg)
 	}
 	st, err := store.Open(ctx, cfg.DatabaseDSN(), zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return startCollector(t, dir, cfg, st)
+	if setup.seed != nil {
+		setup.seed(st)
+	}
+	return startCollectorFront(t, dir, cfg, st, setup.front)
 }
 
 func startCollector(t *testing.T, dir string, cfg *Config, st store.Store) *testCollector {
+	t.Helper()
+	return startCollectorFront(t, dir, cfg, st, nil)
+}
+
+// startCollectorFront serves st with cfg over real TLS; front, when not
+// nil, wraps the agent handler.
+func startCollectorFront(t *testing.T, dir string, cfg *Config, st store.Store, front func(http.Handler) http.Handler) *testCollector {
 	t.Helper()
 	srv, err := New(cfg, st, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewUnstartedServer(srv.AgentHandler())
+	h := srv.AgentHandler()
+	if front != nil {
+		h = front(h)
+	}
+	ts := httptest.NewUnstartedServer(h)
 	ts.EnableHTTP2 = true
 	ts.TLS = srv.AgentTLSConfig()
 	ts.StartTLS()
