@@ -59,7 +59,7 @@ func (c *Client) Endpoint() string { return c.endpoint }
 
 // Status returns the service's status for this caller. On Windows it asks
 // through the admin pipe when the caller may open it, so that
-// CanCheckNow is true for administrators.
+// CanCheckNow is true for administrators of an enrolled device.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
 	var s Status
 	err := ErrForbidden

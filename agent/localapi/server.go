@@ -192,7 +192,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	get(PathStatus, func(f Facts, p Peer) any {
 		st := Describe(f, s.now())
-		st.CanCheckNow = p.Admin
+		st.CanCheckNow = p.Admin && f.Enrolled
 		return st
 	})
 	get(PathScan, func(f Facts, _ Peer) any { return DescribeScan(f) })
@@ -215,6 +215,10 @@ func (s *Server) checkNow(w http.ResponseWriter, r *http.Request) {
 	if !p.Admin {
 		s.log().Info("check-now refused: the caller is not an administrator", zap.Int("uid", p.UID), zap.Int("pid", p.PID), zap.String("via", p.Via))
 		writeJSON(w, http.StatusForbidden, apiError{Error: "ask for a check with sudo or as an administrator", Reason: "forbidden"})
+		return
+	}
+	if f := s.Source.Facts(); !f.Enrolled {
+		writeJSON(w, http.StatusConflict, apiError{Error: "this device is not enrolled, so there is nothing to check with: " + f.NotEnrolled, Reason: "not_enrolled"})
 		return
 	}
 	reason := "local API (" + p.Via + ")"

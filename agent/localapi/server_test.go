@@ -74,6 +74,33 @@ func TestCheckNowForAdminPeer(t *testing.T) {
 	}
 }
 
+// TestCheckNowNeedsEnrollment: an administrator of a device that is not
+// enrolled is told so (409) and offered no "Check now".
+func TestCheckNowNeedsEnrollment(t *testing.T) {
+	t.Parallel()
+	facts := sampleFacts()
+	facts.Enrolled, facts.NotEnrolled = false, "this device is not enrolled"
+	src := &fakeSource{facts: facts}
+	h := (&Server{Source: src}).Handler()
+	admin := func(req *http.Request) *http.Request {
+		return req.WithContext(context.WithValue(req.Context(), peerKey{}, Peer{UID: 0, PID: 42, Admin: true, Via: "unix socket"}))
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, admin(httptest.NewRequest("POST", PathCheck, nil)))
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "not_enrolled") {
+		t.Errorf("check now: %d %s", rec.Code, rec.Body)
+	}
+	if r := src.requested(); len(r) != 0 {
+		t.Errorf("requests %v", r)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, admin(httptest.NewRequest("GET", PathStatus, nil)))
+	var st Status
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.CanCheckNow {
+		t.Errorf("status %d: can check now %v (%v)", rec.Code, st.CanCheckNow, err)
+	}
+}
+
 // TestServeAndCall runs the real server and client over a socket (a pipe
 // on Windows): this process may check now exactly when it is an
 // administrator, and the status says so.

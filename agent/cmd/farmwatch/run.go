@@ -113,12 +113,30 @@ configuration has an enrollment section, it enrolls first.`,
 			if err != nil {
 				return err
 			}
-			if _, err := transport.LoadState(cfg.StateDir); errors.Is(err, transport.ErrNotEnrolled) && cfg.Enrollment.Server != "" {
-				e, err := enroll(cmd.Context(), cfg, cfg.Enrollment.Server, cfg.Enrollment.Token, cfg.Enrollment.TokenFile, cfg.Enrollment.CAFile, "")
-				if err != nil {
-					return fmt.Errorf("enrollment from the configuration: %w", err)
+			if _, err := transport.LoadState(cfg.StateDir); errors.Is(err, transport.ErrNotEnrolled) {
+				notEnrolled := err
+				if cfg.Enrollment.Server != "" {
+					e, err := enroll(cmd.Context(), cfg, cfg.Enrollment.Server, cfg.Enrollment.Token, cfg.Enrollment.TokenFile, cfg.Enrollment.CAFile, "")
+					if err == nil {
+						log.Info("enrolled from the configuration", zap.String("device_id", e.DeviceID))
+					}
+					notEnrolled = err
+					if err != nil {
+						notEnrolled = fmt.Errorf("enrollment from the configuration: %w", err)
+					}
 				}
-				log.Info("enrolled from the configuration", zap.String("device_id", e.DeviceID))
+				if notEnrolled != nil {
+					if once {
+						return notEnrolled
+					}
+					// The service stays up and says why through the local
+					// API (`farmwatch status`, the tray) instead of failing
+					// and being restarted in a loop.
+					log.Error("not enrolled; serving the status only (enroll, then restart the service)", zap.Error(notEnrolled))
+					return svc.Run(cmd.Context(), svc.Name, windowsService, log, func(ctx context.Context) error {
+						return agent.ServeNotEnrolled(ctx, cfg, log, notEnrolled)
+					})
+				}
 			}
 			if snapshot != "" && !once {
 				return usageErr(errors.New("--snapshot needs --once"))

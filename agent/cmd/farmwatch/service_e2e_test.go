@@ -94,6 +94,25 @@ func TestServiceEndToEnd(t *testing.T) {
 		}
 		return o.String(), e.String(), 0
 	}
+	// Not enrolled yet: the service stays up and says so (instead of
+	// failing and being restarted in a loop), and stops cleanly.
+	unenrolled := startBackground(t, filepath.Join(dir, "unenrolled.log"), env, binary, "run")
+	waitFor(t, "farmwatch status --json of a service that is not enrolled", func() error {
+		out, stderr, code := fw("status", "--json")
+		if code != 0 {
+			return fmt.Errorf("exit %d: %s", code, stderr)
+		}
+		var st localapi.Status
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			return err
+		}
+		if !st.Running || st.Enrolled || st.Connection.State != localapi.ConnNotEnrolled || st.CanCheckNow {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	stopBackground(t, unenrolled, "farmwatch run (not enrolled)")
+
 	if _, stderr, code := fw("enroll", "--server", "https://"+agentAddr, "--token", tok.Token, "--ca", filepath.Join(cdir, "ca.pem")); code != 0 {
 		t.Fatalf("enroll: exit %d: %s", code, stderr)
 	}
