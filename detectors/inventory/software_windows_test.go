@@ -71,6 +71,10 @@ func TestWindowsSoftwareReadsUninstallEntries(t *testing.T) {
 	entry(t, registry.CURRENT_USER, 0, id("user"), map[string]any{"DisplayName": "NordVPN", "DisplayVersion": "7.2"})
 	entry(t, registry.LOCAL_MACHINE, registry.WOW64_64KEY, id("hidden"), map[string]any{"DisplayName": "Hidden", "SystemComponent": uint32(1)})
 	entry(t, registry.LOCAL_MACHINE, registry.WOW64_64KEY, id("nameless"), map[string]any{"Publisher": "nobody"})
+	// The same entry in both registry views is listed once.
+	both := map[string]any{"DisplayName": "AnyDesk", "DisplayVersion": "9.0.4", "Publisher": "AnyDesk Software GmbH", "InstallLocation": `C:\AnyDesk`}
+	entry(t, registry.LOCAL_MACHINE, registry.WOW64_64KEY, id("both"), both)
+	entry(t, registry.LOCAL_MACHINE, registry.WOW64_32KEY, id("both"), both)
 
 	got, err := WindowsSoftware(t.Context())
 	if err != nil {
@@ -89,6 +93,10 @@ func TestWindowsSoftwareReadsUninstallEntries(t *testing.T) {
 		Location: `C:\Program Files (x86)\Astrill\`, Source: "uninstall_key"}
 	if s := find(id("machine32")); !slices.Equal(s, []Software{want}) {
 		t.Errorf("32-bit machine entry: %+v, want [%+v]", s, want)
+	}
+	wantBoth := Software{Name: "AnyDesk", Version: "9.0.4", Publisher: "AnyDesk Software GmbH", ID: id("both"), Location: `C:\AnyDesk`, Source: "uninstall_key"}
+	if s := find(id("both")); !slices.Equal(s, []Software{wantBoth}) {
+		t.Errorf("entry in both views: %+v, want once [%+v]", s, wantBoth)
 	}
 	if s := find(id("user")); len(s) != 1 || s[0].Name != "NordVPN" {
 		t.Errorf("per-user entry (read through HKEY_USERS): %+v", s)

@@ -282,55 +282,6 @@ func anyDeskValues(location string) map[string]any {
 	}
 }
 
-func TestSoftwareReadsUninstallEntries(t *testing.T) {
-	user := testName("hkcu")
-	machine64 := testName("hklm64")
-	machine32 := testName("hklm32")
-	both := testName("both")
-	noName := testName("noname")
-	component := testName("component")
-
-	uninstallEntry(t, registry.CURRENT_USER, 0, user, anyDeskValues(`C:\Users\me\AppData\Local\AnyDesk`))
-	uninstallEntry(t, registry.LOCAL_MACHINE, registry.WOW64_64KEY, machine64, anyDeskValues(`C:\Program Files\AnyDesk`))
-	uninstallEntry(t, registry.LOCAL_MACHINE, registry.WOW64_32KEY, machine32, anyDeskValues(`C:\Program Files (x86)\AnyDesk`))
-	// The same entry in both views is listed once.
-	uninstallEntry(t, registry.LOCAL_MACHINE, registry.WOW64_64KEY, both, anyDeskValues(`C:\AnyDesk`))
-	uninstallEntry(t, registry.LOCAL_MACHINE, registry.WOW64_32KEY, both, anyDeskValues(`C:\AnyDesk`))
-	// Not listed: no DisplayName, or a system component.
-	uninstallEntry(t, registry.LOCAL_MACHINE, registry.WOW64_64KEY, noName, map[string]any{"Publisher": "AnyDesk Software GmbH"})
-	component64 := anyDeskValues(`C:\Hidden`)
-	component64["SystemComponent"] = uint32(1)
-	uninstallEntry(t, registry.LOCAL_MACHINE, registry.WOW64_64KEY, component, component64)
-
-	got, err := windowsNative{}.Software(t.Context())
-	if err != nil {
-		t.Errorf("Software: %v", err)
-	}
-	byID := make(map[string][]Software)
-	for _, s := range got {
-		byID[s.ID] = append(byID[s.ID], s)
-	}
-	for id, location := range map[string]string{
-		user:      `C:\Users\me\AppData\Local\AnyDesk`,
-		machine64: `C:\Program Files\AnyDesk`,
-		machine32: `C:\Program Files (x86)\AnyDesk`,
-		both:      `C:\AnyDesk`,
-	} {
-		want := Software{
-			Name: "AnyDesk", Version: "9.0.4", Publisher: "AnyDesk Software GmbH",
-			ID: id, Location: location, Source: "uninstall_key",
-		}
-		if !slices.Equal(byID[id], []Software{want}) {
-			t.Errorf("Software() entries with ID %s:\n got %+v\nwant [%+v]", id, byID[id], want)
-		}
-	}
-	for _, id := range []string{noName, component} {
-		if len(byID[id]) != 0 {
-			t.Errorf("Software() lists %s, which must be left out: %+v", id, byID[id])
-		}
-	}
-}
-
 // setDWORD sets HKLM\path\name (creating missing keys) and restores the
 // value, or its absence, and removes the keys it created when the test ends.
 // With absent it deletes the value instead.
